@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree build of circbuf.ko with the kernel's own Kbuild rules.
+#
+#   make                       build against the running kernel
+#   make KDIR=/path/to/tree    build against another CONFIG_RUST kernel tree
+#   make LLVM=-19              pass the LLVM suffix the tree was built with
+#   make MO=/abs/dir           put the objects in another directory
+#   make demo                  build the test kernel, boot it, show circbuf at work
+#   make check                 run the whole test suite
+KDIR ?= /lib/modules/$(shell uname -r)/build
+KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) CONFIG_CIRCBUF=m \
+	$(if $(LLVM),LLVM=$(LLVM)) $(if $(MO),MO=$(MO))
+
+.PHONY: all modules clean demo check
+all modules:
+	$(MAKE) $(KBUILD_ARGS) modules
+
+clean:
+	$(MAKE) $(KBUILD_ARGS) clean
+
+demo:
+	tools/demo
+
+check:
+	tools/check

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Compile-time checks of the values circbuf's Rust code restates because
+ * bindgen cannot evaluate their C definitions. Nothing here is linked into
+ * the module: if the kernel's headers disagree, the build stops.
+ */
+#include <linux/build_bug.h>
+#include <linux/fs.h>
+
+/* fileops.rs: IOCB_NOWAIT */
+static_assert(IOCB_NOWAIT == 0x8, "update IOCB_NOWAIT in fileops.rs");

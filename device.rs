@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device: one ring shared by every open file, the lock that guards
+//! it, the two wait queues, and the blocking, waking and accounting rules
+//! of reads and writes.
+//!
+//! Wake-up discipline (as in `fs/pipe.c`): readers sleep on `readable` and
+//! writers on `writable`, exclusively, so a notification wakes one sleeper
+//! plus every poller. A writer that adds data wakes one reader; a reader that
+//! leaves data behind wakes the next one. A reader that frees room wakes all
+//! writers, because each waits for a different amount of room (an atomic
+//! write needs all of its bytes). The last writer to close wakes every reader,
+//! since they all reach end of file at once. A reader that leaves because of
+//! a signal passes its wake-up on if there is data for the next reader.
+
+use crate::{
+    ringbuf::RingBuf,
+    rules::{self, WriterWatch},
+    stats::{Counters, Stats},
+};
+use kernel::{
+    iov::{IovIterDest, IovIterSource},
+    new_mutex, new_poll_condvar,
+    prelude::*,
+    sync::{
+        poll::{PollCondVar, PollTable},
+        Mutex,
+    },
+    fs::File,
+    bindings,
+};
+
+/// Everything the device lock guards.
+struct State {
+    ring: RingBuf<KVVec<u8>>,
+    /// Open files with read access.
+    readers: u64,
+    /// Open files with write access.
+    writers: u64,
+    /// How many times a file with write access was opened since load.
+    writer_opens: u64,
+    counters: Counters,
+}
+
+/// The shared device behind `/dev/circbuf`.
+#[pin_data]
+pub(crate) struct Circbuf {
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    readable: PollCondVar,
+    #[pin]
+    writable: PollCondVar,
+}
+
+/// How a file was opened, as far as the ring is concerned.
+#[derive(Clone, Copy)]
+pub(crate) struct Access {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+impl Circbuf {
+    /// A device with an empty ring of `capacity` bytes, allocated now with
+    /// kvmalloc so that large rings need not be physically contiguous.
+    pub(crate) fn new(capacity: usize) -> Result<impl PinInit<Self>> {
+        let storage = KVVec::from_elem(0u8, capacity, GFP_KERNEL)?;
+        let ring = RingBuf::new(storage).ok_or(EINVAL)?;
+        Ok(pin_init!(Self {
+            state <- new_mutex!(State {
+                ring,
+                readers: 0,
+                writers: 0,
+                writer_opens: 0,
+                counters: Counters::default(),
+            }),
+            readable <- new_poll_condvar!("circbuf readable"),
+            writable <- new_poll_condvar!("circbuf writable"),
+        }))
+    }
+
+    /// Accounts for a new open file; returns what its reads need to know
+    /// to recognise end of file.
+    pub(crate) fn open(&self, access: Access) -> WriterWatch {
+        let mut state = self.state.lock();
+        let watch = WriterWatch::new(state.writers, !state.ring.is_empty(), state.writer_opens);
+        if access.read {
+            state.readers += 1;
+        }
+        if access.write {
+            state.writers += 1;
+            state.writer_opens += 1;
+        }
+        watch
+    }
+
+    /// Accounts for the last close of a file.
+    pub(crate) fn release(&self, access: Access) {
+        let mut state = self.state.lock();
+        if access.read {
+            state.readers -= 1;
+        }
+        if access.write {
+            state.writers -= 1;
+            if state.writers == 0 {
+                drop(state);
+                // Every sleeping reader may now be at end of file.
+                self.readable.notify_all();
+            }
+        }
+    }
+
+    /// Moves up to `dest.len()` bytes to the reader, waiting for the first
+    /// byte unless `nonblock`. Returns 0 at end of file.
+    pub(crate) fn read(
+        &self,
+        watch: &WriterWatch,
+        dest: &mut IovIterDest<'_>,
+        nonblock: bool,
+    ) -> Result<usize> {
+        let wanted = dest.len();
+        if wanted == 0 {
+            return Ok(0);
+        }
+        let mut state = self.state.lock();
+        while state.ring.is_empty() {
+            if watch.at_eof(state.writers, state.writer_opens) {
+                return Ok(0);
+            }
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            state.counters.read_waits += 1;
+            if self.readable.wait_interruptible(&mut state) {
+                if !state.ring.is_empty() {
+                    self.readable.notify_one();
+                }
+                return Err(ERESTARTSYS);
+            }
+        }
+        let taken = state.ring.read_with(wanted, |chunk| dest.copy_to_iter(chunk));
+        if taken > 0 {
+            state.counters.reads += 1;
+            state.counters.bytes_read += taken as u64;
+        }
+        let data_left = !state.ring.is_empty();
+        drop(state);
+
+        if taken > 0 {
+            self.writable.notify_all();
+        }
+        if data_left {
+            self.readable.notify_one();
+        }
+        // Nothing copied although data was there: the user buffer faulted.
+        if taken == 0 {
+            return Err(EFAULT);
+        }
+        Ok(taken)
+    }
+
+    /// Moves `source.len()` bytes into the ring, waiting for room unless
+    /// `nonblock`. Atomic writes (see [`rules::write_is_atomic`]) wait until
+    /// they fit whole. Returns the bytes stored, which is less than asked
+    /// only on a signal, a fault or, without blocking, a full ring.
+    pub(crate) fn write(&self, source: &mut IovIterSource<'_>, nonblock: bool) -> Result<usize> {
+        let total = source.len();
+        if total == 0 {
+            return Ok(0);
+        }
+        let mut state = self.state.lock();
+        let atomic = rules::write_is_atomic(total, state.ring.capacity());
+        let mut stored = 0;
+        let outcome = loop {
+            let room = rules::write_room(total - stored, state.ring.free(), atomic);
+            if room > 0 {
+                let filled = state.ring.write_with(room, |chunk| source.copy_from_iter(chunk));
+                stored += filled;
+                if filled > 0 {
+                    self.readable.notify_one();
+                }
+                if stored == total {
+                    break Ok(());
+                }
+                if filled < room {
+                    break Err(EFAULT);
+                }
+                continue;
+            }
+            if nonblock {
+                break Err(EAGAIN);
+            }
+            state.counters.write_waits += 1;
+            if self.writable.wait_interruptible(&mut state) {
+                break Err(ERESTARTSYS);
+            }
+        };
+        if stored > 0 {
+            state.counters.writes += 1;
+            state.counters.bytes_written += stored as u64;
+        }
+        drop(state);
+
+        match outcome {
+            Err(err) if stored == 0 => Err(err),
+            _ => Ok(stored),
+        }
+    }
+
+    /// Registers `table` with both wait queues and returns the ready mask.
+    pub(crate) fn poll(&self, file: &File, table: PollTable<'_>, access: Access, watch: &WriterWatch) -> u32 {
+        table.register_wait(file, &self.readable);
+        table.register_wait(file, &self.writable);
+        let state = self.state.lock();
+        let mut mask = 0;
+        if access.read {
+            if !state.ring.is_empty() {
+                mask |= bindings::POLLIN | bindings::POLLRDNORM;
+            }
+            if watch.at_eof(state.writers, state.writer_opens) {
+                mask |= bindings::POLLHUP;
+            }
+        }
+        if access.write && rules::poll_writable(state.ring.free(), state.ring.capacity()) {
+            mask |= bindings::POLLOUT | bindings::POLLWRNORM;
+        }
+        mask
+    }
+
+    /// Discards the content of the ring and wakes the writers waiting for room.
+    pub(crate) fn reset(&self) {
+        self.state.lock().ring.clear();
+        self.writable.notify_all();
+    }
+
+    /// The number of bytes waiting to be read.
+    pub(crate) fn used(&self) -> usize {
+        self.state.lock().ring.len()
+    }
+
+    /// A consistent snapshot of the statistics.
+    pub(crate) fn stats(&self) -> Stats {
+        let state = self.state.lock();
+        Stats {
+            capacity: state.ring.capacity(),
+            used: state.ring.len(),
+            readers: state.readers,
+            writers: state.writers,
+            counters: state.counters,
+        }
+    }
+}

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A misc device whose files are streams that can be polled: the driver's
+//! only unsafe code.
+//!
+//! `kernel::miscdevice::MiscDevice` has no `poll`, so, as Binder does, this
+//! file builds its own `struct file_operations` and registers its own
+//! `struct miscdevice`. Each `extern "C"` shim turns the raw pointers it is
+//! given into safe types (`File`, `PollTable`, `IovIterDest`, the borrowed
+//! private data) and calls the matching method of [`StreamFile`]; the rest
+//! of the driver never sees a raw pointer.
+//!
+//! Files are opened with `stream_open()`: there is no file position, so
+//! `lseek`, `pread` and `pwrite` fail with `ESPIPE`, as on a pipe.
+
+use core::marker::PhantomData;
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::{c_int, c_long, c_uint, c_ulong},
+    fs::{file::flags::O_NONBLOCK, File},
+    iov::{IovIterDest, IovIterSource},
+    module::this_module,
+    prelude::*,
+    seq_file::SeqFile,
+    sync::poll::PollTable,
+    types::{ForeignOwnable, Opaque},
+};
+
+/// The per-open-file side of a stream device.
+pub(crate) trait StreamFile: Sized {
+    /// How the per-file state is stored in `file->private_data`.
+    type Ptr: ForeignOwnable + Send + Sync;
+
+    /// State shared by all files of the device, owned by the registration.
+    type Shared: Send + Sync;
+
+    /// Creates the state of a newly opened file.
+    fn open(shared: &Self::Shared, file: &File) -> Result<Self::Ptr>;
+
+    /// Tears down the state of a file on its last close.
+    fn release(this: Self::Ptr, file: &File);
+
+    /// `read(2)` and friends; `nonblock` is `O_NONBLOCK` or `IOCB_NOWAIT`.
+    fn read_iter(
+        this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        dest: &mut IovIterDest<'_>,
+        nonblock: bool,
+    ) -> Result<usize>;
+
+    /// `write(2)` and friends; `nonblock` is `O_NONBLOCK` or `IOCB_NOWAIT`.
+    fn write_iter(
+        this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        source: &mut IovIterSource<'_>,
+        nonblock: bool,
+    ) -> Result<usize>;
+
+    /// Registers `table` with the wait queues and returns the ready mask.
+    fn poll(
+        this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        file: &File,
+        table: PollTable<'_>,
+    ) -> u32;
+
+    /// `ioctl(2)`; 32-bit callers arrive here too, through `compat_ptr_ioctl`.
+    fn ioctl(
+        this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        file: &File,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize>;
+
+    /// Adds this file's lines to `/proc/PID/fdinfo/FD`.
+    fn show_fdinfo(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, m: &SeqFile);
+}
+
+/// A registered misc device whose files are `T`.
+///
+/// # Invariants
+///
+/// `misc` holds a `struct miscdevice` registered with `misc_register()`
+/// whose `fops` is `Shims::<T>::FOPS`; it is deregistered exactly once, in
+/// `drop`, before `shared` is dropped.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Registration<T: StreamFile> {
+    shared: T::Shared,
+    #[pin]
+    misc: Opaque<bindings::miscdevice>,
+}
+
+// SAFETY: `misc_register()` and `misc_deregister()` may be called from any
+// thread, and `shared` is `Send`.
+unsafe impl<T: StreamFile> Send for Registration<T> {}
+// SAFETY: `&self` only gives out `&T::Shared`, which is `Sync`; `misc` is
+// only touched by the misc core, which does its own locking.
+unsafe impl<T: StreamFile> Sync for Registration<T> {}
+
+impl<T: StreamFile> Registration<T> {
+    /// Registers `/dev/NAME`; opens may arrive as soon as this returns.
+    pub(crate) fn register(name: &'static CStr, shared: T::Shared) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            // Initialised before `misc`, so it is ready for the first open.
+            shared,
+            misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let mut raw: bindings::miscdevice = pin_init::zeroed();
+                raw.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+                raw.name = name.as_char_ptr();
+                raw.fops = &Shims::<T>::FOPS;
+                // SAFETY: `slot` is valid for writes while the initialiser runs.
+                unsafe { slot.write(raw) };
+                // SAFETY: `slot` holds a fully initialised `miscdevice` whose
+                // name and fops are `'static`. It is pinned, and `drop`
+                // deregisters it before its memory goes away.
+                to_result(unsafe { bindings::misc_register(slot) })
+            }),
+        })
+    }
+
+    /// The state shared by all files.
+    pub(crate) fn shared(&self) -> &T::Shared {
+        &self.shared
+    }
+}
+
+#[pinned_drop]
+impl<T: StreamFile> PinnedDrop for Registration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariants `misc` is registered, and this is
+        // the only place that deregisters it.
+        unsafe { bindings::misc_deregister(self.misc.get()) };
+    }
+}
+
+/// The `file_operations` of a `Registration<T>` and its shims.
+struct Shims<T>(PhantomData<T>);
+
+impl<T: StreamFile> Shims<T> {
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        owner: this_module::<crate::LocalModule>().as_ptr(),
+        open: Some(Self::open),
+        release: Some(Self::release),
+        read_iter: Some(Self::read_iter),
+        write_iter: Some(Self::write_iter),
+        poll: Some(Self::poll),
+        unlocked_ioctl: Some(Self::ioctl),
+        // The ioctl arguments have one layout for 32- and 64-bit callers;
+        // only the pointer needs converting.
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: bindings::compat_ptr_ioctl,
+        show_fdinfo: Some(Self::show_fdinfo),
+        // Splicing goes through read_iter/write_iter like any other I/O.
+        splice_read: Some(bindings::copy_splice_read),
+        splice_write: Some(bindings::iter_file_splice_write),
+        ..pin_init::zeroed()
+    };
+
+    /// Borrows the private data `open` stored in `file`.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a file of a `Registration<T>` between the return of
+    /// [`Self::open`] and the start of [`Self::release`].
+    unsafe fn private<'a>(
+        file: *mut bindings::file,
+    ) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: `file` is valid and `open` stored a `T::Ptr` made with
+        // `into_foreign` in `private_data`; `release`, which takes it back,
+        // cannot run while the file is used by the caller.
+        unsafe { T::Ptr::borrow((*file).private_data) }
+    }
+
+    /// Whether this I/O must not sleep.
+    ///
+    /// # Safety
+    ///
+    /// `kiocb` must be valid, for a file of a `Registration<T>`.
+    unsafe fn nonblocking(kiocb: *mut bindings::kiocb) -> bool {
+        // <linux/fs.h> defines IOCB_NOWAIT through a cast bindgen cannot
+        // evaluate; build_checks.c fails the build if this value is wrong.
+        const IOCB_NOWAIT: c_int = 0x8;
+        // SAFETY: `kiocb` and its file are valid for the duration of the call.
+        let (f_flags, ki_flags) = unsafe { ((*(*kiocb).ki_filp).f_flags, (*kiocb).ki_flags) };
+        f_flags & O_NONBLOCK != 0 || ki_flags & IOCB_NOWAIT != 0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS through `misc_open()` on a file being opened.
+    unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: `misc_open()` stores our `struct miscdevice` in
+        // `private_data` and keeps it registered during this call; it is the
+        // `misc` field of a pinned, live `Registration<T>`.
+        let reg = unsafe {
+            let misc = Opaque::cast_from((*file).private_data.cast::<bindings::miscdevice>());
+            &*kernel::container_of!(misc, Registration<T>, misc)
+        };
+        // SAFETY: `inode` and `file` are being opened by the VFS.
+        let ret = unsafe { bindings::stream_open(inode, file) };
+        if ret != 0 {
+            return ret;
+        }
+        // SAFETY: The file is valid for the whole call, and no fdget_pos
+        // region is active on it.
+        match T::open(reg.shared(), unsafe { File::from_raw_file(file) }) {
+            Ok(ptr) => {
+                // SAFETY: During open the driver owns `private_data`; every
+                // other shim reads it back as a `T::Ptr`.
+                unsafe { (*file).private_data = ptr.into_foreign() };
+                0
+            }
+            Err(err) => err.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS on the last close of a file `open` succeeded on.
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: `open` stored a `T::Ptr` in `private_data` and this is the
+        // last use of the file, so ownership can be taken back.
+        let this = unsafe { T::Ptr::from_foreign((*file).private_data) };
+        // SAFETY: The file is valid for the whole call.
+        T::release(this, unsafe { File::from_raw_file(file) });
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a valid kiocb for an open file and an iterator
+    /// over user memory to fill.
+    unsafe extern "C" fn read_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+        // SAFETY: The kiocb's file is one of ours and is open, and `iter`
+        // is valid for writing for the duration of the call.
+        let (this, dest, nonblock) = unsafe {
+            (Self::private((*kiocb).ki_filp), IovIterDest::from_raw(iter), Self::nonblocking(kiocb))
+        };
+        T::read_iter(this, dest, nonblock).unwrap_or_else(|e| e.to_errno() as usize) as isize
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a valid kiocb for an open file and an iterator
+    /// over user memory to drain.
+    unsafe extern "C" fn write_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+        // SAFETY: The kiocb's file is one of ours and is open, and `iter`
+        // is valid for reading for the duration of the call.
+        let (this, source, nonblock) = unsafe {
+            (Self::private((*kiocb).ki_filp), IovIterSource::from_raw(iter), Self::nonblocking(kiocb))
+        };
+        T::write_iter(this, source, nonblock).unwrap_or_else(|e| e.to_errno() as usize) as isize
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file and a null or valid poll table.
+    unsafe extern "C" fn poll(file: *mut bindings::file, table: *mut bindings::poll_table) -> bindings::__poll_t {
+        // SAFETY: The file is open and valid for the call; the table is null
+        // or valid for the call.
+        let (this, file, table) =
+            unsafe { (Self::private(file), File::from_raw_file(file), PollTable::from_raw(table)) };
+        T::poll(this, file, table)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file.
+    unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: The file is open and valid for the duration of the call.
+        let (this, file) = unsafe { (Self::private(file), File::from_raw_file(file)) };
+        T::ioctl(this, file, cmd, arg as usize).unwrap_or_else(|e| e.to_errno() as isize) as c_long
+    }
+
+    /// # Safety
+    ///
+    /// Called by procfs with an open file and a seq_file it owns for the call.
+    unsafe extern "C" fn show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
+        // SAFETY: The file is open, and `m` is valid and exclusively ours
+        // for the duration of the call.
+        let (this, m) = unsafe { (Self::private(file), SeqFile::from_raw(m)) };
+        T::show_fdinfo(this, m);
+    }
+}

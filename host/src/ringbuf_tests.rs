@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ring against a `VecDeque` model: every operation, every size from 1
+//! to the capacity, wrap-around, full and empty, and copies that stop short
+//! the way a faulting user copy does.
+
+use crate::ringbuf::RingBuf;
+use proptest::prelude::*;
+use std::collections::VecDeque;
+
+/// One step of a random workload.
+#[derive(Clone, Debug)]
+enum Op {
+    /// Write `len` bytes, of which the copy accepts at most `accept`.
+    Write {
+        len: usize,
+        accept: usize,
+    },
+    /// Read up to `len` bytes, of which the copy takes at most `accept`.
+    Read {
+        len: usize,
+        accept: usize,
+    },
+    Clear,
+}
+
+fn op(capacity: usize) -> impl Strategy<Value = Op> {
+    let size = 0..=capacity * 2 + 1;
+    prop_oneof![
+        8 => (size.clone(), size.clone()).prop_map(|(len, accept)| Op::Write { len, accept }),
+        8 => (size.clone(), size).prop_map(|(len, accept)| Op::Read { len, accept }),
+        1 => Just(Op::Clear),
+    ]
+}
+
+/// Applies `ops` to a ring and to the model and checks they agree after each.
+fn check_against_model(capacity: usize, ops: &[Op]) {
+    let mut ring = RingBuf::new(vec![0u8; capacity]).unwrap();
+    let mut model = VecDeque::new();
+    let mut next_byte = 0u8;
+    for op in ops {
+        match *op {
+            Op::Write { len, accept } => {
+                let data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        next_byte = next_byte.wrapping_add(1);
+                        next_byte
+                    })
+                    .collect();
+                let mut offered = 0;
+                let mut budget = accept;
+                let stored = ring.write_with(len, |chunk| {
+                    let n = chunk.len().min(budget);
+                    chunk[..n].copy_from_slice(&data[offered..offered + n]);
+                    offered += n;
+                    budget -= n;
+                    n
+                });
+                let expected = len.min(capacity - model.len()).min(accept);
+                assert_eq!(stored, expected, "write {len} accept {accept}");
+                model.extend(&data[..stored]);
+            }
+            Op::Read { len, accept } => {
+                let mut got = Vec::new();
+                let mut budget = accept;
+                let taken = ring.read_with(len, |chunk| {
+                    assert!(!chunk.is_empty(), "read_with offered an empty chunk");
+                    let n = chunk.len().min(budget);
+                    got.extend_from_slice(&chunk[..n]);
+                    budget -= n;
+                    n
+                });
+                let expected: Vec<u8> = model.drain(..len.min(model.len()).min(accept)).collect();
+                assert_eq!(taken, expected.len());
+                assert_eq!(got, expected, "bytes out of order or lost");
+            }
+            Op::Clear => {
+                ring.clear();
+                model.clear();
+            }
+        }
+        assert_eq!(ring.len(), model.len());
+        assert_eq!(ring.free(), capacity - model.len());
+        assert_eq!(ring.is_empty(), model.is_empty());
+        assert_eq!(ring.capacity(), capacity);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn ring_matches_model(
+        (capacity, ops) in (1usize..=70).prop_flat_map(|c| (Just(c), prop::collection::vec(op(c), 0..60)))
+    ) {
+        check_against_model(capacity, &ops);
+    }
+}
+
+#[test]
+fn empty_storage_is_refused() {
+    assert!(RingBuf::new(Vec::<u8>::new()).is_none());
+}
+
+/// For every capacity up to 48 and every write size up to the capacity,
+/// a write starting at every offset wraps correctly and reads back intact.
+#[test]
+fn every_size_at_every_offset() {
+    for capacity in 1..=48 {
+        for offset in 0..capacity {
+            for size in 1..=capacity {
+                let mut ring = RingBuf::new(vec![0u8; capacity]).unwrap();
+                // Move head and tail to `offset`.
+                ring.write_with(offset, |c| c.len());
+                ring.read_with(offset, |c| c.len());
+                let data: Vec<u8> = (0..size).map(|i| i as u8 ^ 0x5a).collect();
+                let mut at = 0;
+                let stored = ring.write_with(size, |chunk| {
+                    chunk.copy_from_slice(&data[at..at + chunk.len()]);
+                    at += chunk.len();
+                    chunk.len()
+                });
+                assert_eq!(stored, size);
+                assert_eq!(ring.free(), capacity - size);
+                let mut out = Vec::new();
+                let taken = ring.read_with(usize::MAX, |chunk| {
+                    out.extend_from_slice(chunk);
+                    chunk.len()
+                });
+                assert_eq!(taken, size);
+                assert_eq!(out, data, "capacity {capacity} offset {offset} size {size}");
+                assert!(ring.is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn full_ring_takes_nothing_more() {
+    let mut ring = RingBuf::new(vec![0u8; 8]).unwrap();
+    assert_eq!(ring.write_with(100, |c| c.len()), 8);
+    assert_eq!(ring.free(), 0);
+    assert_eq!(ring.write_with(1, |_| panic!("no room, no copy")), 0);
+}
+
+#[test]
+fn empty_ring_gives_nothing() {
+    let mut ring = RingBuf::new(vec![0u8; 8]).unwrap();
+    assert_eq!(ring.read_with(100, |_| panic!("nothing to copy")), 0);
+}
+
+/// A copy that faults part-way leaves the untaken bytes in the ring, in order.
+#[test]
+fn short_read_keeps_the_rest() {
+    let mut ring = RingBuf::new(vec![0u8; 8]).unwrap();
+    let data = *b"abcdefgh";
+    let mut at = 0;
+    ring.write_with(8, |c| {
+        c.copy_from_slice(&data[at..at + c.len()]);
+        at += c.len();
+        c.len()
+    });
+    let mut got = Vec::new();
+    assert_eq!(
+        ring.read_with(8, |c| {
+            got.extend_from_slice(&c[..3]);
+            3
+        }),
+        3
+    );
+    assert_eq!(got, b"abc");
+    let mut rest = Vec::new();
+    ring.read_with(8, |c| {
+        rest.extend_from_slice(c);
+        c.len()
+    });
+    assert_eq!(rest, b"defgh");
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The read, write and poll rules, checked on their edges.
+
+use crate::rules::{poll_writable, write_is_atomic, write_room, WriterWatch, ATOMIC_WRITE_MAX};
+
+#[test]
+fn atomic_writes_fit_pipe_buf_and_capacity() {
+    assert!(write_is_atomic(1, 1));
+    assert!(write_is_atomic(ATOMIC_WRITE_MAX, ATOMIC_WRITE_MAX));
+    assert!(!write_is_atomic(ATOMIC_WRITE_MAX + 1, 1 << 20));
+    assert!(!write_is_atomic(65, 64));
+    assert!(write_is_atomic(64, 64));
+}
+
+#[test]
+fn atomic_writes_wait_for_all_their_room() {
+    assert_eq!(write_room(10, 9, true), 0);
+    assert_eq!(write_room(10, 10, true), 10);
+    assert_eq!(write_room(10, 9, false), 9);
+    assert_eq!(write_room(10, 0, false), 0);
+    assert_eq!(write_room(3, 100, false), 3);
+}
+
+#[test]
+fn poll_wants_room_for_one_atomic_write() {
+    assert!(!poll_writable(ATOMIC_WRITE_MAX - 1, 1 << 16));
+    assert!(poll_writable(ATOMIC_WRITE_MAX, 1 << 16));
+    // A ring smaller than PIPE_BUF is writable only when empty.
+    assert!(poll_writable(64, 64));
+    assert!(!poll_writable(63, 64));
+}
+
+#[test]
+fn reader_opened_first_waits_for_a_writer() {
+    let watch = WriterWatch::new(0, false, 5);
+    assert!(!watch.at_eof(0, 5), "no writer yet: wait, not EOF");
+    assert!(!watch.at_eof(1, 6), "writer present");
+    assert!(watch.at_eof(0, 6), "the writer came and went");
+}
+
+#[test]
+fn reader_opened_with_a_writer_or_data_sees_eof_after_it() {
+    assert!(WriterWatch::new(1, false, 1).at_eof(0, 1));
+    assert!(WriterWatch::new(0, true, 1).at_eof(0, 1));
+    assert!(!WriterWatch::new(1, false, 1).at_eof(1, 1));
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * circbuf: a bounded, pipe-like byte ring in kernel memory at /dev/circbuf.
+ *
+ * Every field is a fixed-width __u64 so 32-bit and 64-bit processes share
+ * one layout and one ioctl number.
+ */
+#ifndef _UAPI_LINUX_CIRCBUF_H
+#define _UAPI_LINUX_CIRCBUF_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Writes of at most this many bytes (and at most the capacity) are atomic. */
+#define CIRCBUF_ATOMIC_WRITE_MAX 4096
+
+struct circbuf_stats {
+	__u64 capacity;		/* size of the ring in bytes (buffer_size) */
+	__u64 used;		/* bytes waiting to be read */
+	__u64 available;	/* bytes that can be written without blocking */
+	__u64 reads;		/* read calls that returned data, since load */
+	__u64 writes;		/* write calls that stored data, since load */
+	__u64 bytes_read;	/* bytes handed to readers, since load */
+	__u64 bytes_written;	/* bytes accepted from writers, since load */
+	__u64 readers;		/* open files with read access */
+	__u64 writers;		/* open files with write access */
+	__u64 read_waits;	/* times a reader slept on an empty ring */
+	__u64 write_waits;	/* times a writer slept on a full ring */
+};
+
+#define CIRCBUF_IOC_MAGIC 0xC1
+
+/* Fills a struct circbuf_stats. */
+#define CIRCBUF_GET_STATS _IOR(CIRCBUF_IOC_MAGIC, 0x01, struct circbuf_stats)
+/* Discards the content and wakes blocked writers; needs write access. */
+#define CIRCBUF_RESET _IO(CIRCBUF_IOC_MAGIC, 0x02)
+
+#endif /* _UAPI_LINUX_CIRCBUF_H */

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ioctl commands of `/dev/circbuf` (numbers as in
+//! `include/uapi/linux/circbuf.h`) and their dispatch.
+
+use crate::{device::Circbuf, stats::UapiStats};
+use kernel::{
+    bindings,
+    ioctl::{_IO, _IOR},
+    prelude::*,
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// The ioctl "magic" of circbuf, unused in
+/// Documentation/userspace-api/ioctl/ioctl-number.rst.
+const MAGIC: u32 = 0xC1;
+
+/// Fills a `struct circbuf_stats`.
+pub(crate) const CIRCBUF_GET_STATS: u32 = _IOR::<UapiStats>(MAGIC, 0x01);
+/// Discards the content; needs write access.
+pub(crate) const CIRCBUF_RESET: u32 = _IO(MAGIC, 0x02);
+/// The bytes waiting to be read, as an `int`, as on pipes and sockets.
+const FIONREAD: u32 = bindings::FIONREAD;
+
+/// Runs ioctl `cmd` with argument `arg` for a file with or without write access.
+pub(crate) fn dispatch(dev: &Circbuf, can_write: bool, cmd: u32, arg: usize) -> Result<isize> {
+    let arg = UserPtr::from_addr(arg);
+    match cmd {
+        CIRCBUF_GET_STATS => {
+            let stats = dev.stats().to_uapi();
+            UserSlice::new(arg, size_of::<UapiStats>()).writer().write(&stats)?;
+        }
+        CIRCBUF_RESET => {
+            if !can_write {
+                return Err(EBADF);
+            }
+            dev.reset();
+        }
+        FIONREAD => {
+            // The capacity is limited at load so that this cannot overflow.
+            let used = i32::try_from(dev.used()).map_err(|_| EOVERFLOW)?;
+            UserSlice::new(arg, size_of::<i32>()).writer().write(&used)?;
+        }
+        _ => return Err(ENOTTY),
+    }
+    Ok(0)
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rules that decide what a read, a write or a poll may do, as pure
+//! functions of the device's state.
+//!
+//! Like `ringbuf.rs`, this file uses only `core`: the kernel module and the
+//! host test crate compile the same rules, so the host model of the device
+//! cannot drift from the driver. Named after, and matching where a pipe has
+//! one, the predicates of `fs/pipe.c`.
+
+/// Writes of at most this many bytes are atomic, as `PIPE_BUF` on a pipe.
+pub(crate) const ATOMIC_WRITE_MAX: usize = 4096;
+
+/// Whether a write of `len` bytes must land in the ring in one piece.
+///
+/// A write larger than the ring can never be stored at once, so it is
+/// atomic only if it fits in both `PIPE_BUF` and the capacity.
+pub(crate) fn write_is_atomic(len: usize, capacity: usize) -> bool {
+    len <= ATOMIC_WRITE_MAX && len <= capacity
+}
+
+/// How many bytes a write with `remaining` bytes left may store now, given
+/// `free` bytes of room: all of them, some of them, or none (it must wait).
+pub(crate) fn write_room(remaining: usize, free: usize, atomic: bool) -> usize {
+    if atomic && free < remaining {
+        0
+    } else {
+        remaining.min(free)
+    }
+}
+
+/// Whether poll reports a file writable: enough room for an atomic write of
+/// `PIPE_BUF` bytes (or of the whole ring, if smaller), so a writer woken by
+/// poll does not get `EAGAIN` for a write of that size.
+pub(crate) fn poll_writable(free: usize, capacity: usize) -> bool {
+    free >= ATOMIC_WRITE_MAX.min(capacity)
+}
+
+/// What a reader learns about the writers, recorded when it opens the
+/// device, to tell "no writer yet" (wait) from "the writers are gone" (EOF).
+#[derive(Clone, Copy)]
+pub(crate) struct WriterWatch {
+    /// A writer had the device open, or data was waiting, at open time.
+    pub(crate) armed_at_open: bool,
+    /// `writer_opens` at open time.
+    pub(crate) writer_opens_at_open: u64,
+}
+
+impl WriterWatch {
+    /// Starts watching, given the device's state at open time.
+    pub(crate) fn new(writers: u64, data_waiting: bool, writer_opens: u64) -> Self {
+        Self {
+            armed_at_open: writers > 0 || data_waiting,
+            writer_opens_at_open: writer_opens,
+        }
+    }
+
+    /// Whether an empty ring means end of file for this reader: no writer
+    /// has the device open now, and one had it open at some point since
+    /// this reader opened it (as for a FIFO, a reader opened first waits
+    /// for the first writer instead of seeing EOF at once).
+    pub(crate) fn at_eof(&self, writers: u64, writer_opens: u64) -> bool {
+        writers == 0 && (self.armed_at_open || writer_opens != self.writer_opens_at_open)
+    }
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What circbuf counts, and the two ways it shows it: the `struct
+//! circbuf_stats` of `CIRCBUF_GET_STATS` and the `name: value` text of
+//! debugfs and fdinfo.
+
+use kernel::{
+    fmt,
+    sync::atomic::{Atomic, Relaxed},
+};
+
+/// Device-wide counters since the module was loaded; guarded by the device lock.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub(crate) reads: u64,
+    pub(crate) writes: u64,
+    pub(crate) bytes_read: u64,
+    pub(crate) bytes_written: u64,
+    pub(crate) read_waits: u64,
+    pub(crate) write_waits: u64,
+}
+
+/// A consistent snapshot of the device, taken under the device lock.
+pub(crate) struct Stats {
+    pub(crate) capacity: usize,
+    pub(crate) used: usize,
+    pub(crate) readers: u64,
+    pub(crate) writers: u64,
+    pub(crate) counters: Counters,
+}
+
+/// `struct circbuf_stats` from `include/uapi/linux/circbuf.h`: eleven
+/// `__u64` in declaration order. An array of `u64` has exactly that layout
+/// and can be copied to user space without any unsafe code.
+pub(crate) type UapiStats = [u64; 11];
+
+impl Stats {
+    /// The statistics as user space sees them, in `struct circbuf_stats` order.
+    pub(crate) fn to_uapi(&self) -> UapiStats {
+        let c = &self.counters;
+        [
+            self.capacity as u64,
+            self.used as u64,
+            (self.capacity - self.used) as u64,
+            c.reads,
+            c.writes,
+            c.bytes_read,
+            c.bytes_written,
+            self.readers,
+            self.writers,
+            c.read_waits,
+            c.write_waits,
+        ]
+    }
+}
+
+/// The field names of `struct circbuf_stats`, in order.
+const FIELD_NAMES: [&str; 11] = [
+    "capacity",
+    "used",
+    "available",
+    "reads",
+    "writes",
+    "bytes_read",
+    "bytes_written",
+    "readers",
+    "writers",
+    "read_waits",
+    "write_waits",
+];
+
+impl fmt::Display for Stats {
+    /// One `name: value` line per field, named as in `struct circbuf_stats`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, value) in FIELD_NAMES.iter().zip(self.to_uapi()) {
+            writeln!(f, "{name}: {value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What one open file has done; shown in `/proc/PID/fdinfo/FD`.
+///
+/// Atomics rather than fields under the device lock, because fdinfo is read
+/// from other processes and must not contend with I/O for the lock.
+pub(crate) struct FileCounters {
+    reads: Atomic<u64>,
+    writes: Atomic<u64>,
+    bytes_read: Atomic<u64>,
+    bytes_written: Atomic<u64>,
+}
+
+impl FileCounters {
+    /// Counters of a file that has done nothing yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            reads: Atomic::new(0),
+            writes: Atomic::new(0),
+            bytes_read: Atomic::new(0),
+            bytes_written: Atomic::new(0),
+        }
+    }
+
+    /// Records a read that returned `bytes` (> 0) bytes.
+    pub(crate) fn count_read(&self, bytes: usize) {
+        self.reads.add(1, Relaxed);
+        self.bytes_read.add(bytes as u64, Relaxed);
+    }
+
+    /// Records a write that stored `bytes` (> 0) bytes.
+    pub(crate) fn count_write(&self, bytes: usize) {
+        self.writes.add(1, Relaxed);
+        self.bytes_written.add(bytes as u64, Relaxed);
+    }
+}
+
+impl fmt::Display for FileCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "circbuf_reads:\t{}", self.reads.load(Relaxed))?;
+        writeln!(f, "circbuf_writes:\t{}", self.writes.load(Relaxed))?;
+        writeln!(f, "circbuf_bytes_read:\t{}", self.bytes_read.load(Relaxed))?;
+        writeln!(f, "circbuf_bytes_written:\t{}", self.bytes_written.load(Relaxed))
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Runs guest tests: `tests/guest/run.py [FILE.py[::TEST] ...]`, inside tools/vm.
+
+Each test is a top-level `test_*` function of a `test_*.py` file here; it
+fails by raising. Before each test circbuf is reloaded with the parameters
+the VM started it with, so every test starts from an empty ring and zero
+counters. Prints one PASS/FAIL line per test and ends with
+`N passed, N failed`; exits non-zero if anything failed.
+"""
+
+import importlib.util
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import cbtest  # noqa: E402  (needs the path above)
+
+PER_TEST_TIMEOUT = int(os.environ.get("CIRCBUF_TEST_TIMEOUT", "120"))
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def on_alarm(_sig, _frame):
+    raise TestTimeout(f"test did not finish within {PER_TEST_TIMEOUT} s")
+
+
+def collect(args):
+    selected = []
+    specs = args or sorted(p.name for p in HERE.glob("test_*.py"))
+    for spec in specs:
+        file, _, only = spec.partition("::")
+        path = HERE / Path(file).name
+        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(mod_spec)
+        mod_spec.loader.exec_module(module)
+        for name in dir(module):
+            if name.startswith("test_") and callable(getattr(module, name)):
+                if not only or name == only:
+                    selected.append((f"{path.stem}::{name}", getattr(module, name)))
+    return selected
+
+
+def main():
+    signal.signal(signal.SIGALRM, on_alarm)
+    passed = failed = 0
+    for name, test in collect(sys.argv[1:]):
+        started = time.monotonic()
+        try:
+            cbtest.reload_module()
+            signal.alarm(PER_TEST_TIMEOUT)
+            try:
+                test()
+            finally:
+                signal.alarm(0)
+                cbtest.reap_children()
+        except Exception:  # a failing test must not stop the others
+            failed += 1
+            print(f"FAIL {name} ({time.monotonic() - started:.1f} s)", flush=True)
+            traceback.print_exc(file=sys.stdout)
+            sys.stdout.flush()
+        else:
+            passed += 1
+            print(f"PASS {name} ({time.monotonic() - started:.1f} s)", flush=True)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
