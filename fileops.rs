@@ -131,6 +131,15 @@ impl<T: StreamFile> PinnedDrop for Registration<T> {
     }
 }
 
+/// A byte count or a negative errno, as `read_iter` and `write_iter` return.
+fn ssize(result: Result<usize>) -> isize {
+    match result {
+        // The VFS caps a single I/O at MAX_RW_COUNT, far below isize::MAX.
+        Ok(count) => count as isize,
+        Err(err) => err.to_errno() as isize,
+    }
+}
+
 /// The `file_operations` of a `Registration<T>` and its shims.
 struct Shims<T>(PhantomData<T>);
 
@@ -234,7 +243,7 @@ impl<T: StreamFile> Shims<T> {
         let (this, dest, nonblock) = unsafe {
             (Self::private((*kiocb).ki_filp), IovIterDest::from_raw(iter), Self::nonblocking(kiocb))
         };
-        T::read_iter(this, dest, nonblock).unwrap_or_else(|e| e.to_errno() as usize) as isize
+        ssize(T::read_iter(this, dest, nonblock))
     }
 
     /// # Safety
@@ -247,7 +256,7 @@ impl<T: StreamFile> Shims<T> {
         let (this, source, nonblock) = unsafe {
             (Self::private((*kiocb).ki_filp), IovIterSource::from_raw(iter), Self::nonblocking(kiocb))
         };
-        T::write_iter(this, source, nonblock).unwrap_or_else(|e| e.to_errno() as usize) as isize
+        ssize(T::write_iter(this, source, nonblock))
     }
 
     /// # Safety
@@ -267,7 +276,10 @@ impl<T: StreamFile> Shims<T> {
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: The file is open and valid for the duration of the call.
         let (this, file) = unsafe { (Self::private(file), File::from_raw_file(file)) };
-        T::ioctl(this, file, cmd, arg as usize).unwrap_or_else(|e| e.to_errno() as isize) as c_long
+        match T::ioctl(this, file, cmd, arg as usize) {
+            Ok(ret) => ret as c_long,
+            Err(err) => err.to_errno() as c_long,
+        }
     }
 
     /// # Safety

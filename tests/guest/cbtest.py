@@ -160,7 +160,15 @@ class Child:
         os.kill(self.pid, sig)
 
 
-def reap_children():
+def cleanup():
+    """Kills a failed test's children and closes the files it left open,
+    so that the next test can unload the module."""
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == DEV:
+                os.close(fd)
+        except OSError:
+            pass
     for child in list(_children):
         if child.status is None:
             try:

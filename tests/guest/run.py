@@ -61,7 +61,7 @@ def main():
                 test()
             finally:
                 signal.alarm(0)
-                cbtest.reap_children()
+                cbtest.cleanup()
         except Exception:  # a failing test must not stop the others
             failed += 1
             print(f"FAIL {name} ({time.monotonic() - started:.1f} s)", flush=True)
