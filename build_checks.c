@@ -9,3 +9,6 @@
 
 /* fileops.rs: IOCB_NOWAIT */
 static_assert(IOCB_NOWAIT == 0x8, "update IOCB_NOWAIT in fileops.rs");
+
+/* fileops.rs: FMODE_NOWAIT */
+static_assert(FMODE_NOWAIT == (__force fmode_t)(1 << 27), "update FMODE_NOWAIT in fileops.rs");

@@ -11,7 +11,9 @@
 //! of the driver never sees a raw pointer.
 //!
 //! Files are opened with `stream_open()`: there is no file position, so
-//! `lseek`, `pread` and `pwrite` fail with `ESPIPE`, as on a pipe.
+//! `lseek`, `pread` and `pwrite` fail with `ESPIPE`, as on a pipe. They are
+//! also marked `FMODE_NOWAIT`, as pipes are, since reads and writes honour
+//! `IOCB_NOWAIT`.
 
 use core::marker::PhantomData;
 use kernel::{
@@ -131,6 +133,10 @@ impl<T: StreamFile> PinnedDrop for Registration<T> {
     }
 }
 
+/// `FMODE_NOWAIT` from <linux/fs.h>, whose cast bindgen cannot evaluate;
+/// build_checks.c fails the build if this value is wrong.
+const FMODE_NOWAIT: bindings::fmode_t = 1 << 27;
+
 /// A byte count or a negative errno, as `read_iter` and `write_iter` return.
 fn ssize(result: Result<usize>) -> isize {
     match result {
@@ -208,6 +214,10 @@ impl<T: StreamFile> Shims<T> {
         if ret != 0 {
             return ret;
         }
+        // SAFETY: During open the driver may set the file's mode bits. The
+        // I/O paths honour IOCB_NOWAIT, which is what FMODE_NOWAIT promises
+        // to RWF_NOWAIT callers and io_uring.
+        unsafe { (*file).f_mode |= FMODE_NOWAIT };
         // SAFETY: The file is valid for the whole call, and no fdget_pos
         // region is active on it.
         match T::open(reg.shared(), unsafe { File::from_raw_file(file) }) {

@@ -157,6 +157,16 @@ def test_empty_nonblocking_read_is_eagain():
     os.close(fd)
 
 
+def test_rwf_nowait_does_not_block():
+    fd = os.open(DEV, os.O_RDWR)
+    expect_errno(errno.EAGAIN, os.preadv, fd, [bytearray(10)], -1, os.RWF_NOWAIT)
+    os.write(fd, b"x" * 4000)
+    expect_errno(errno.EAGAIN, os.pwritev, fd, [b"y" * 200], -1, os.RWF_NOWAIT)
+    buf = bytearray(10)
+    assert os.preadv(fd, [buf], -1, os.RWF_NOWAIT) == 10 and buf == b"x" * 10
+    os.close(fd)
+
+
 def test_empty_read_blocks_until_data():
     fd = os.open(DEV, os.O_RDWR)
     child = Child(lambda: os.read(fd, 100))
