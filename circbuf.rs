@@ -72,7 +72,7 @@ impl kernel::Module for CircbufModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let capacity = capacity_from_parameter()?;
         let device = Circbuf::new(capacity)
-            .and_then(|init| Ok(Arc::pin_init(init, GFP_KERNEL)?))
+            .and_then(|init| Arc::pin_init(init, GFP_KERNEL))
             .inspect_err(|_| pr_err!("cannot allocate a ring of buffer_size={capacity} bytes\n"))?;
 
         let debugfs_dir = debugfs::Dir::new(c"circbuf");

@@ -19,6 +19,8 @@ use crate::{
     stats::{Counters, Stats},
 };
 use kernel::{
+    bindings,
+    fs::File,
     iov::{IovIterDest, IovIterSource},
     new_mutex, new_poll_condvar,
     prelude::*,
@@ -26,8 +28,6 @@ use kernel::{
         poll::{PollCondVar, PollTable},
         Mutex,
     },
-    fs::File,
-    bindings,
 };
 
 /// Everything the device lock guards.
@@ -138,7 +138,9 @@ impl Circbuf {
                 return Err(ERESTARTSYS);
             }
         }
-        let taken = state.ring.read_with(wanted, |chunk| dest.copy_to_iter(chunk));
+        let taken = state
+            .ring
+            .read_with(wanted, |chunk| dest.copy_to_iter(chunk));
         if taken > 0 {
             state.counters.reads += 1;
             state.counters.bytes_read += taken as u64;
@@ -174,7 +176,9 @@ impl Circbuf {
         let outcome = loop {
             let room = rules::write_room(total - stored, state.ring.free(), atomic);
             if room > 0 {
-                let filled = state.ring.write_with(room, |chunk| source.copy_from_iter(chunk));
+                let filled = state
+                    .ring
+                    .write_with(room, |chunk| source.copy_from_iter(chunk));
                 stored += filled;
                 if filled > 0 {
                     self.readable.notify_one();
@@ -208,7 +212,13 @@ impl Circbuf {
     }
 
     /// Registers `table` with both wait queues and returns the ready mask.
-    pub(crate) fn poll(&self, file: &File, table: PollTable<'_>, access: Access, watch: &WriterWatch) -> u32 {
+    pub(crate) fn poll(
+        &self,
+        file: &File,
+        table: PollTable<'_>,
+        access: Access,
+        watch: &WriterWatch,
+    ) -> u32 {
         table.register_wait(file, &self.readable);
         table.register_wait(file, &self.writable);
         let state = self.state.lock();

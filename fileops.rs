@@ -175,9 +175,7 @@ impl<T: StreamFile> Shims<T> {
     ///
     /// `file` must be a file of a `Registration<T>` between the return of
     /// [`Self::open`] and the start of [`Self::release`].
-    unsafe fn private<'a>(
-        file: *mut bindings::file,
-    ) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
+    unsafe fn private<'a>(file: *mut bindings::file) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
         // SAFETY: `file` is valid and `open` stored a `T::Ptr` made with
         // `into_foreign` in `private_data`; `release`, which takes it back,
         // cannot run while the file is used by the caller.
@@ -247,11 +245,18 @@ impl<T: StreamFile> Shims<T> {
     ///
     /// Called by the VFS with a valid kiocb for an open file and an iterator
     /// over user memory to fill.
-    unsafe extern "C" fn read_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+    unsafe extern "C" fn read_iter(
+        kiocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
         // SAFETY: The kiocb's file is one of ours and is open, and `iter`
         // is valid for writing for the duration of the call.
         let (this, dest, nonblock) = unsafe {
-            (Self::private((*kiocb).ki_filp), IovIterDest::from_raw(iter), Self::nonblocking(kiocb))
+            (
+                Self::private((*kiocb).ki_filp),
+                IovIterDest::from_raw(iter),
+                Self::nonblocking(kiocb),
+            )
         };
         ssize(T::read_iter(this, dest, nonblock))
     }
@@ -260,11 +265,18 @@ impl<T: StreamFile> Shims<T> {
     ///
     /// Called by the VFS with a valid kiocb for an open file and an iterator
     /// over user memory to drain.
-    unsafe extern "C" fn write_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+    unsafe extern "C" fn write_iter(
+        kiocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
         // SAFETY: The kiocb's file is one of ours and is open, and `iter`
         // is valid for reading for the duration of the call.
         let (this, source, nonblock) = unsafe {
-            (Self::private((*kiocb).ki_filp), IovIterSource::from_raw(iter), Self::nonblocking(kiocb))
+            (
+                Self::private((*kiocb).ki_filp),
+                IovIterSource::from_raw(iter),
+                Self::nonblocking(kiocb),
+            )
         };
         ssize(T::write_iter(this, source, nonblock))
     }
@@ -272,11 +284,19 @@ impl<T: StreamFile> Shims<T> {
     /// # Safety
     ///
     /// Called by the VFS with an open file and a null or valid poll table.
-    unsafe extern "C" fn poll(file: *mut bindings::file, table: *mut bindings::poll_table) -> bindings::__poll_t {
+    unsafe extern "C" fn poll(
+        file: *mut bindings::file,
+        table: *mut bindings::poll_table,
+    ) -> bindings::__poll_t {
         // SAFETY: The file is open and valid for the call; the table is null
         // or valid for the call.
-        let (this, file, table) =
-            unsafe { (Self::private(file), File::from_raw_file(file), PollTable::from_raw(table)) };
+        let (this, file, table) = unsafe {
+            (
+                Self::private(file),
+                File::from_raw_file(file),
+                PollTable::from_raw(table),
+            )
+        };
         T::poll(this, file, table)
     }
 
@@ -286,7 +306,7 @@ impl<T: StreamFile> Shims<T> {
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: The file is open and valid for the duration of the call.
         let (this, file) = unsafe { (Self::private(file), File::from_raw_file(file)) };
-        match T::ioctl(this, file, cmd, arg as usize) {
+        match T::ioctl(this, file, cmd, arg) {
             Ok(ret) => ret as c_long,
             Err(err) => err.to_errno() as c_long,
         }

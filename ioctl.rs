@@ -28,7 +28,9 @@ pub(crate) fn dispatch(dev: &Circbuf, can_write: bool, cmd: u32, arg: usize) -> 
     match cmd {
         CIRCBUF_GET_STATS => {
             let stats = dev.stats().to_uapi();
-            UserSlice::new(arg, size_of::<UapiStats>()).writer().write(&stats)?;
+            UserSlice::new(arg, size_of::<UapiStats>())
+                .writer()
+                .write(&stats)?;
         }
         CIRCBUF_RESET => {
             if !can_write {
@@ -39,7 +41,9 @@ pub(crate) fn dispatch(dev: &Circbuf, can_write: bool, cmd: u32, arg: usize) -> 
         FIONREAD => {
             // The capacity is limited at load so that this cannot overflow.
             let used = i32::try_from(dev.used()).map_err(|_| EOVERFLOW)?;
-            UserSlice::new(arg, size_of::<i32>()).writer().write(&used)?;
+            UserSlice::new(arg, size_of::<i32>())
+                .writer()
+                .write(&used)?;
         }
         _ => return Err(ENOTTY),
     }

@@ -119,6 +119,10 @@ impl fmt::Display for FileCounters {
         writeln!(f, "circbuf_reads:\t{}", self.reads.load(Relaxed))?;
         writeln!(f, "circbuf_writes:\t{}", self.writes.load(Relaxed))?;
         writeln!(f, "circbuf_bytes_read:\t{}", self.bytes_read.load(Relaxed))?;
-        writeln!(f, "circbuf_bytes_written:\t{}", self.bytes_written.load(Relaxed))
+        writeln!(
+            f,
+            "circbuf_bytes_written:\t{}",
+            self.bytes_written.load(Relaxed)
+        )
     }
 }
