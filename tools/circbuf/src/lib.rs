@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+//! User-space access to the circbuf character device.
+//!
+//! This crate owns the Rust mirror of `include/uapi/linux/circbuf.h` (the
+//! [`Stats`] layout and the ioctl numbers) and a safe [`Device`] handle that
+//! wraps open, read, write, `O_NONBLOCK`, `FIONREAD` and the circbuf ioctls.
+//! Every failure is an [`Error`] naming the device path, the operation and
+//! the errno, so tools can print it as is.
+//!
+//! ```no_run
+//! use circbuf::{Device, OpenOptions};
+//!
+//! let dev = Device::open(circbuf::DEFAULT_PATH, OpenOptions::new().read(true).nonblocking(true))?;
+//! let stats = dev.stats()?;
+//! println!("{} of {} bytes used", stats.used, stats.capacity);
+//! # Ok::<(), circbuf::Error>(())
+//! ```
+
+mod device;
+mod error;
+mod uapi;
+
+pub use device::{Device, OpenOptions};
+pub use error::{Error, Operation};
+pub use uapi::{Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET};
+
+/// Where the circbuf misc device appears once the module is loaded.
+pub const DEFAULT_PATH: &str = "/dev/circbuf";

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The Rust mirror of `include/uapi/linux/circbuf.h`: the statistics layout
+//! and the ioctl numbers. `tests/abi.rs` compiles the C header and checks
+//! that both sides agree field by field.
+
+use rustix::ioctl::{opcode, Opcode};
+use serde::{Deserialize, Serialize};
+
+/// Writes of at most this many bytes (and at most the capacity) are atomic:
+/// they are never interleaved with another writer's data.
+pub const ATOMIC_WRITE_MAX: usize = 4096;
+
+/// The ioctl type ("magic") byte shared by all circbuf ioctls.
+pub const CIRCBUF_IOC_MAGIC: u8 = 0xC1;
+
+/// `_IOR(CIRCBUF_IOC_MAGIC, 0x01, struct circbuf_stats)`: fills a [`Stats`].
+pub const CIRCBUF_GET_STATS: Opcode = opcode::read::<Stats>(CIRCBUF_IOC_MAGIC, 0x01);
+
+/// `_IO(CIRCBUF_IOC_MAGIC, 0x02)`: discards the content and wakes blocked
+/// writers; the file must be open for writing.
+pub const CIRCBUF_RESET: Opcode = opcode::none(CIRCBUF_IOC_MAGIC, 0x02);
+
+/// `struct circbuf_stats`: a snapshot of the device's state and counters.
+///
+/// Field order and widths are part of the UAPI; every field is a `u64` so
+/// 32-bit and 64-bit processes share one layout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Size of the ring in bytes (the module's `buffer_size`).
+    pub capacity: u64,
+    /// Bytes waiting to be read.
+    pub used: u64,
+    /// Bytes that can be written without blocking.
+    pub available: u64,
+    /// Read calls that returned data, since the module was loaded.
+    pub reads: u64,
+    /// Write calls that stored data, since the module was loaded.
+    pub writes: u64,
+    /// Bytes handed to readers, since the module was loaded.
+    pub bytes_read: u64,
+    /// Bytes accepted from writers, since the module was loaded.
+    pub bytes_written: u64,
+    /// Open files with read access.
+    pub readers: u64,
+    /// Open files with write access.
+    pub writers: u64,
+    /// Times a reader slept on an empty ring.
+    pub read_waits: u64,
+    /// Times a writer slept on a full ring.
+    pub write_waits: u64,
+}
+
+// The ioctl size field and the C layout both depend on this; a mistake here
+// would let the kernel write past the end of a `Stats`.
+const _: () = assert!(core::mem::size_of::<Stats>() == Stats::FIELD_NAMES.len() * 8);
+
+impl Stats {
+    /// The field names, in the UAPI's order.
+    pub const FIELD_NAMES: [&'static str; 11] = [
+        "capacity",
+        "used",
+        "available",
+        "reads",
+        "writes",
+        "bytes_read",
+        "bytes_written",
+        "readers",
+        "writers",
+        "read_waits",
+        "write_waits",
+    ];
+
+    /// Each field as a `(name, value)` pair, in the UAPI's order.
+    pub fn fields(&self) -> [(&'static str, u64); 11] {
+        let values = [
+            self.capacity,
+            self.used,
+            self.available,
+            self.reads,
+            self.writes,
+            self.bytes_read,
+            self.bytes_written,
+            self.readers,
+            self.writers,
+            self.read_waits,
+            self.write_waits,
+        ];
+        let mut out = [("", 0); 11];
+        for (slot, (name, value)) in out
+            .iter_mut()
+            .zip(Self::FIELD_NAMES.into_iter().zip(values))
+        {
+            *slot = (name, value);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_follow_uapi_order() {
+        let stats = Stats {
+            capacity: 1,
+            used: 2,
+            available: 3,
+            reads: 4,
+            writes: 5,
+            bytes_read: 6,
+            bytes_written: 7,
+            readers: 8,
+            writers: 9,
+            read_waits: 10,
+            write_waits: 11,
+        };
+        let fields = stats.fields();
+        for (i, (name, value)) in fields.iter().enumerate() {
+            assert_eq!(*name, Stats::FIELD_NAMES[i]);
+            assert_eq!(*value, i as u64 + 1, "field {name}");
+        }
+    }
+
+    #[test]
+    fn json_uses_struct_field_names_in_order() {
+        let stats = Stats {
+            bytes_written: 42,
+            ..Stats::default()
+        };
+        let json = serde_json::to_string(&stats).expect("Stats serializes");
+        let mut last = 0;
+        for name in Stats::FIELD_NAMES {
+            let at = json
+                .find(&format!("\"{name}\":"))
+                .unwrap_or_else(|| panic!("{name} missing in {json}"));
+            assert!(at >= last, "{name} out of order in {json}");
+            last = at;
+        }
+        assert!(json.contains("\"bytes_written\":42"), "{json}");
+        let back: Stats = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(back, stats);
+    }
+}

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Checks the Rust mirror of the UAPI against the C header itself: a small C
+//! program built with `cc` against `include/uapi/linux/circbuf.h` prints the
+//! struct size, every field offset and the ioctl numbers, and each must equal
+//! the Rust value. A field renamed, reordered, added or removed on either
+//! side fails here before it can corrupt a stats buffer.
+
+use std::collections::BTreeMap;
+use std::mem::{offset_of, size_of};
+use std::path::PathBuf;
+use std::process::Command;
+
+use circbuf::{Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET};
+
+fn rust_offsets() -> [(&'static str, usize); 11] {
+    [
+        ("capacity", offset_of!(Stats, capacity)),
+        ("used", offset_of!(Stats, used)),
+        ("available", offset_of!(Stats, available)),
+        ("reads", offset_of!(Stats, reads)),
+        ("writes", offset_of!(Stats, writes)),
+        ("bytes_read", offset_of!(Stats, bytes_read)),
+        ("bytes_written", offset_of!(Stats, bytes_written)),
+        ("readers", offset_of!(Stats, readers)),
+        ("writers", offset_of!(Stats, writers)),
+        ("read_waits", offset_of!(Stats, read_waits)),
+        ("write_waits", offset_of!(Stats, write_waits)),
+    ]
+}
+
+/// Builds the probe program and returns what it printed, as name → value.
+fn c_values() -> BTreeMap<String, u64> {
+    let uapi = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include/uapi");
+    assert!(
+        uapi.join("linux/circbuf.h").is_file(),
+        "header not found under {}",
+        uapi.display()
+    );
+
+    let mut source = String::from(
+        "#include <stddef.h>\n#include <stdio.h>\n#include <linux/circbuf.h>\n\nint main(void)\n{\n",
+    );
+    source.push_str(
+        "\tprintf(\"sizeof %lu\\n\", (unsigned long)sizeof(struct circbuf_stats));\n\
+         \tprintf(\"CIRCBUF_GET_STATS %lu\\n\", (unsigned long)CIRCBUF_GET_STATS);\n\
+         \tprintf(\"CIRCBUF_RESET %lu\\n\", (unsigned long)CIRCBUF_RESET);\n\
+         \tprintf(\"CIRCBUF_IOC_MAGIC %lu\\n\", (unsigned long)CIRCBUF_IOC_MAGIC);\n\
+         \tprintf(\"CIRCBUF_ATOMIC_WRITE_MAX %lu\\n\", (unsigned long)CIRCBUF_ATOMIC_WRITE_MAX);\n",
+    );
+    // Naming the fields from the Rust side makes the C compiler reject any
+    // name the header lacks.
+    for (name, _) in rust_offsets() {
+        source.push_str(&format!(
+            "\tprintf(\"offsetof.{name} %lu\\n\", (unsigned long)offsetof(struct circbuf_stats, {name}));\n\
+             \tprintf(\"sizeof.{name} %lu\\n\", (unsigned long)sizeof(((struct circbuf_stats *)0)->{name}));\n"
+        ));
+    }
+    source.push_str("\treturn 0;\n}\n");
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("circbuf-abi");
+    std::fs::create_dir_all(&dir).expect("create the probe directory");
+    let c_file = dir.join("probe.c");
+    let exe = dir.join("probe");
+    std::fs::write(&c_file, source).expect("write the probe source");
+
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let status = Command::new(&cc)
+        .args(["-Wall", "-Werror", "-I"])
+        .arg(&uapi)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&c_file)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
+    assert!(
+        status.success(),
+        "the probe does not compile against the header"
+    );
+
+    let output = Command::new(&exe).output().expect("run the probe");
+    assert!(output.status.success(), "the probe failed");
+    String::from_utf8(output.stdout)
+        .expect("probe output is text")
+        .lines()
+        .map(|line| {
+            let (name, value) = line.split_once(' ').expect("name value");
+            (name.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[test]
+fn rust_layout_and_ioctl_numbers_match_the_c_header() {
+    let c = c_values();
+    let get = |name: &str| -> u64 { *c.get(name).unwrap_or_else(|| panic!("{name} not printed")) };
+
+    assert_eq!(
+        get("sizeof"),
+        size_of::<Stats>() as u64,
+        "sizeof(struct circbuf_stats)"
+    );
+    for (name, offset) in rust_offsets() {
+        assert_eq!(
+            get(&format!("offsetof.{name}")),
+            offset as u64,
+            "offset of {name}"
+        );
+        assert_eq!(get(&format!("sizeof.{name}")), 8, "width of {name}");
+    }
+    assert_eq!(
+        get("CIRCBUF_GET_STATS"),
+        u64::from(CIRCBUF_GET_STATS),
+        "CIRCBUF_GET_STATS"
+    );
+    assert_eq!(
+        get("CIRCBUF_RESET"),
+        u64::from(CIRCBUF_RESET),
+        "CIRCBUF_RESET"
+    );
+    assert_eq!(get("CIRCBUF_IOC_MAGIC"), u64::from(CIRCBUF_IOC_MAGIC));
+    assert_eq!(get("CIRCBUF_ATOMIC_WRITE_MAX"), ATOMIC_WRITE_MAX as u64);
+}
+
+#[test]
+fn offsets_are_listed_in_uapi_order() {
+    let names: Vec<&str> = rust_offsets().iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, Stats::FIELD_NAMES);
+    for (i, (name, offset)) in rust_offsets().into_iter().enumerate() {
+        assert_eq!(offset, i * 8, "{name}");
+    }
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Exercises `Device` on the host, where no circbuf exists: a FIFO stands in
+//! for the byte stream (read, write, O_NONBLOCK, FIONREAD all behave alike),
+//! and the circbuf ioctls must fail with errors that name the path and the
+//! operation.
+
+use std::path::PathBuf;
+
+use circbuf::{Device, OpenOptions, Operation};
+use rustix::fs::{mknodat, FileType, Mode, CWD};
+use rustix::io::Errno;
+
+fn fifo(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("circbuf-device");
+    std::fs::create_dir_all(&dir).expect("create the test directory");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    mknodat(CWD, &path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).expect("mkfifo");
+    path
+}
+
+fn rw_nonblocking() -> OpenOptions {
+    *OpenOptions::new().read(true).write(true).nonblocking(true)
+}
+
+#[test]
+fn missing_path_reports_open_enoent_with_the_path() {
+    let err = Device::open("/nonexistent/circbuf", OpenOptions::new().read(true)).unwrap_err();
+    assert_eq!(err.operation(), Operation::Open);
+    assert_eq!(err.errno(), Errno::NOENT);
+    assert_eq!(
+        err.to_string(),
+        "/nonexistent/circbuf: open: No such file or directory (is the circbuf module loaded?)"
+    );
+}
+
+#[test]
+fn read_write_and_fionread_on_a_byte_stream() {
+    let path = fifo("stream");
+    let dev = Device::open(&path, &rw_nonblocking()).expect("open the FIFO");
+    assert_eq!(dev.path(), path);
+    assert_eq!(dev.bytes_available().unwrap(), 0);
+
+    assert_eq!(dev.write(b"hello circbuf").unwrap(), 13);
+    assert_eq!(dev.bytes_available().unwrap(), 13);
+
+    let mut buf = [0u8; 5];
+    assert_eq!(dev.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf, b"hello");
+    assert_eq!(dev.bytes_available().unwrap(), 8);
+
+    let mut rest = [0u8; 64];
+    assert_eq!(dev.read(&mut rest).unwrap(), 8);
+    assert_eq!(&rest[..8], b" circbuf");
+}
+
+#[test]
+fn nonblocking_read_on_empty_stream_is_eagain_and_can_be_toggled() {
+    let path = fifo("nonblocking");
+    let dev = Device::open(&path, &rw_nonblocking()).expect("open the FIFO");
+    let mut buf = [0u8; 4];
+    let err = dev.read(&mut buf).unwrap_err();
+    assert_eq!(err.operation(), Operation::Read);
+    assert!(err.is_would_block(), "{err}");
+
+    dev.set_nonblocking(false).unwrap();
+    dev.write(b"x").unwrap();
+    assert_eq!(
+        dev.read(&mut buf).unwrap(),
+        1,
+        "data present: a blocking read returns at once"
+    );
+
+    dev.set_nonblocking(true).unwrap();
+    assert!(dev.read(&mut buf).unwrap_err().is_would_block());
+}
+
+#[test]
+fn circbuf_ioctls_on_a_foreign_file_are_reported_as_such() {
+    let path = fifo("foreign");
+    let dev = Device::open(&path, &rw_nonblocking()).expect("open the FIFO");
+
+    let err = dev.stats().unwrap_err();
+    assert_eq!(err.operation(), Operation::GetStats);
+    assert_eq!(err.errno(), Errno::NOTTY);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("{}: ioctl(CIRCBUF_GET_STATS): ", path.display())),
+        "{text}"
+    );
+    assert!(text.ends_with("(is this a circbuf device?)"), "{text}");
+
+    let err = dev.reset().unwrap_err();
+    assert_eq!(err.operation(), Operation::Reset);
+    assert_eq!(err.errno(), Errno::NOTTY);
+}
+
+#[test]
+fn descriptors_do_not_leak_into_children() {
+    let path = fifo("cloexec");
+    let dev = Device::open(&path, &rw_nonblocking()).expect("open the FIFO");
+    let flags = rustix::io::fcntl_getfd(&dev).unwrap();
+    assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+}

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The machinery of the `stress` tool, kept in a library so that its logic
+//! is unit-tested on the host and its worker loops can run against a FIFO
+//! stand-in in the integration tests.
+//!
+//! - [`record`], [`ledger`], [`stream`], [`verdict`], [`assess`]: pure
+//!   encoding and verification logic;
+//! - [`worker`]: the reader and writer loops;
+//! - [`launch`]: running them as threads or child processes;
+//! - [`supervise`]: watchdog and progress line;
+//! - [`rng`]: the seeded randomness everything derives from.
+
+pub mod assess;
+pub mod launch;
+pub mod ledger;
+pub mod record;
+pub mod rng;
+pub mod stream;
+pub mod supervise;
+pub mod verdict;
+pub mod worker;

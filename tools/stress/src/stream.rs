@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Stream mode's data and sizes: an endless pseudo-random byte stream that
+//! can be generated from any offset, the checker that compares what a
+//! reader got against it, and the random read and write sizes.
+
+use crate::rng::{derive, mix, Purpose, Rng};
+use crate::verdict::Violation;
+
+/// The bytes of the stream for `seed` at `offset..offset + out.len()`.
+///
+/// Byte `p` is byte `p % 8` of a hash of block `p / 8`, so any slice is
+/// computed directly from its offset: writer and reader need not share
+/// any state beyond the seed.
+pub fn fill(seed: u64, offset: u64, out: &mut [u8]) {
+    let base = derive(seed, Purpose::Stream, 0, 0);
+    let block = |index: u64| mix(base.wrapping_add(index)).to_le_bytes();
+    let mut pos = offset;
+    let mut i = 0;
+    while i < out.len() {
+        let bytes = block(pos / 8);
+        let skip = (pos % 8) as usize;
+        let n = (8 - skip).min(out.len() - i);
+        out[i..i + n].copy_from_slice(&bytes[skip..skip + n]);
+        i += n;
+        pos += n as u64;
+    }
+}
+
+/// Compares a reader's bytes, chunk by chunk, with the stream.
+#[derive(Debug)]
+pub struct StreamChecker {
+    seed: u64,
+    offset: u64,
+    expected: Vec<u8>,
+    mismatch: Option<Violation>,
+}
+
+impl StreamChecker {
+    /// A checker expecting the stream for `seed` from offset 0.
+    pub fn new(seed: u64) -> Self {
+        StreamChecker {
+            seed,
+            offset: 0,
+            expected: Vec::new(),
+            mismatch: None,
+        }
+    }
+
+    /// Checks the next bytes read. Only the first difference is recorded:
+    /// after a lost or extra byte everything that follows differs too.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.mismatch.is_none() {
+            self.expected.resize(data.len(), 0);
+            fill(self.seed, self.offset, &mut self.expected);
+            if let Some(i) = data.iter().zip(&self.expected).position(|(a, b)| a != b) {
+                self.mismatch = Some(Violation::StreamMismatch {
+                    offset: self.offset + i as u64,
+                    expected: self.expected[i],
+                    found: data[i],
+                });
+            }
+        }
+        self.offset += data.len() as u64;
+    }
+
+    /// Bytes checked so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The first difference found, if any.
+    pub fn into_mismatch(self) -> Option<Violation> {
+        self.mismatch
+    }
+}
+
+/// The writer's sequence of write sizes for `seed`.
+pub fn write_sizes(seed: u64) -> Rng {
+    Rng::new(derive(seed, Purpose::WriteSizes, 0, 0))
+}
+
+/// The reader's sequence of read sizes for `seed`.
+pub fn read_sizes(seed: u64) -> Rng {
+    Rng::new(derive(seed, Purpose::ReadSizes, 0, 0))
+}
+
+/// The next write size: mostly small or up to the capacity, one in five
+/// above it, which the device must accept in pieces without losing a byte.
+pub fn next_write_size(rng: &mut Rng, capacity: usize) -> usize {
+    next_size(rng, capacity, 3)
+}
+
+/// The next read size: small, up to the capacity, or more than the device
+/// can ever hold (which must return what is there, not wait for more).
+pub fn next_read_size(rng: &mut Rng, capacity: usize) -> usize {
+    next_size(rng, capacity, 2)
+}
+
+/// The largest size `next_write_size`/`next_read_size` can return.
+pub fn max_size(capacity: usize) -> usize {
+    capacity.max(1) * 3
+}
+
+fn next_size(rng: &mut Rng, capacity: usize, over: u64) -> usize {
+    let capacity = capacity.max(1) as u64;
+    let size = match rng.range(0, 9) {
+        0..=3 => rng.range(1, capacity.min(64)),
+        4..=7 => rng.range(1, capacity),
+        _ => rng.range(capacity + 1, capacity * over),
+    };
+    size as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(seed: u64, offset: u64, len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        fill(seed, offset, &mut out);
+        out
+    }
+
+    #[test]
+    fn any_slice_equals_the_same_range_of_the_whole() {
+        let whole = stream(9, 0, 200);
+        for offset in 0..40u64 {
+            for len in [0usize, 1, 7, 8, 9, 33] {
+                assert_eq!(
+                    stream(9, offset, len),
+                    whole[offset as usize..offset as usize + len],
+                    "offset {offset} len {len}"
+                );
+            }
+        }
+        assert_ne!(stream(10, 0, 200), whole);
+    }
+
+    #[test]
+    fn checker_accepts_the_stream_in_any_chunking() {
+        let data = stream(1, 0, 1000);
+        let mut checker = StreamChecker::new(1);
+        let mut rng = Rng::new(2);
+        let mut at = 0;
+        while at < data.len() {
+            let n = (rng.range(1, 97) as usize).min(data.len() - at);
+            checker.feed(&data[at..at + n]);
+            at += n;
+        }
+        assert_eq!(checker.offset(), 1000);
+        assert_eq!(checker.into_mismatch(), None);
+    }
+
+    #[test]
+    fn checker_reports_the_first_wrong_byte() {
+        let mut data = stream(1, 0, 100);
+        data[57] ^= 0x10;
+        data[80] ^= 0x10;
+        let mut checker = StreamChecker::new(1);
+        checker.feed(&data[..50]);
+        checker.feed(&data[50..]);
+        let expected = stream(1, 57, 1)[0];
+        assert_eq!(
+            checker.into_mismatch(),
+            Some(Violation::StreamMismatch {
+                offset: 57,
+                expected,
+                found: expected ^ 0x10
+            })
+        );
+    }
+
+    #[test]
+    fn checker_notices_a_dropped_byte() {
+        let data = stream(4, 0, 64);
+        let mut checker = StreamChecker::new(4);
+        checker.feed(&data[..20]);
+        checker.feed(&data[21..]);
+        assert!(checker.into_mismatch().is_some());
+    }
+
+    #[test]
+    fn sizes_cover_small_up_to_capacity_and_beyond() {
+        let capacity = 4096;
+        let mut rng = write_sizes(5);
+        let sizes: Vec<usize> = (0..2000)
+            .map(|_| next_write_size(&mut rng, capacity))
+            .collect();
+        assert!(sizes.iter().all(|&s| (1..=max_size(capacity)).contains(&s)));
+        assert!(sizes.iter().any(|&s| s <= 64));
+        assert!(sizes.iter().any(|&s| s > 64 && s <= capacity));
+        assert!(sizes.iter().any(|&s| s > capacity));
+
+        let mut rng = read_sizes(5);
+        assert!((0..2000).any(|_| next_read_size(&mut rng, 64) > 64));
+        let mut tiny = read_sizes(5);
+        assert!((0..100).all(|_| (1..=3).contains(&next_read_size(&mut tiny, 1))));
+    }
+
+    #[test]
+    fn size_sequences_are_reproducible_and_independent() {
+        let a: Vec<usize> = {
+            let mut r = write_sizes(1);
+            (0..20).map(|_| next_write_size(&mut r, 100)).collect()
+        };
+        let b: Vec<usize> = {
+            let mut r = write_sizes(1);
+            (0..20).map(|_| next_write_size(&mut r, 100)).collect()
+        };
+        let c: Vec<usize> = {
+            let mut r = read_sizes(1);
+            (0..20).map(|_| next_read_size(&mut r, 100)).collect()
+        };
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: GPL-2.0
+//! What counts as a failed run: the violation kinds, a bounded collector for
+//! them, and the end-of-run accounting that compares what the workers saw
+//! with each other and with the device's own counters.
+
+use std::fmt;
+
+use circbuf::Stats;
+use serde::{Deserialize, Serialize};
+
+use crate::record::RecordError;
+
+/// One observed breach of the device's contract (or a worker failure that
+/// makes the run unverifiable).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Violation {
+    /// A read did not return exactly one intact record.
+    BadRecord {
+        /// The reader that saw it.
+        reader: u32,
+        /// How many reads that reader had completed before this one.
+        read_index: u64,
+        /// What was wrong.
+        error: RecordError,
+    },
+    /// A record names a writer that does not exist.
+    UnknownWriter {
+        /// The reader that saw it.
+        reader: u32,
+        /// The writer id found in the record.
+        writer: u32,
+        /// The sequence number found in the record.
+        seq: u64,
+    },
+    /// A writer's records reached one reader out of order (or twice).
+    OutOfOrder {
+        /// The reader that saw it.
+        reader: u32,
+        /// The writer whose order broke.
+        writer: u32,
+        /// The sequence number that arrived late.
+        seq: u64,
+        /// The sequence number that reader had already seen.
+        after: u64,
+    },
+    /// A record was received more than once across all readers.
+    Duplicate {
+        /// The record's writer.
+        writer: u32,
+        /// The record's sequence number.
+        seq: u64,
+        /// The reader that received the extra copy.
+        reader: u32,
+    },
+    /// A record was received that its writer never completed writing.
+    Phantom {
+        /// The record's writer.
+        writer: u32,
+        /// The record's sequence number.
+        seq: u64,
+        /// The reader that received it.
+        reader: u32,
+    },
+    /// Records that were written but never received.
+    Lost {
+        /// The records' writer.
+        writer: u32,
+        /// The first lost sequence number of this run of losses.
+        first: u64,
+        /// How many consecutive sequence numbers were lost.
+        count: u64,
+    },
+    /// A write stored fewer bytes than asked although it had to be atomic
+    /// (records) or complete (stream).
+    ShortWrite {
+        /// The writer.
+        writer: u32,
+        /// Bytes the write call reported.
+        wrote: usize,
+        /// Bytes asked for.
+        want: usize,
+    },
+    /// In stream mode, the bytes read differ from the bytes written.
+    StreamMismatch {
+        /// Stream offset of the first differing byte.
+        offset: u64,
+        /// The byte the writer wrote there.
+        expected: u8,
+        /// The byte the reader got.
+        found: u8,
+    },
+    /// Two totals that must be equal are not.
+    Totals {
+        /// The first total and what it counts.
+        left: (String, u64),
+        /// The second total and what it counts.
+        right: (String, u64),
+    },
+    /// A worker hit a system call error and stopped.
+    Io {
+        /// The worker, e.g. "reader 2".
+        worker: String,
+        /// The error message.
+        message: String,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::BadRecord {
+                reader,
+                read_index,
+                error,
+            } => write!(f, "reader {reader}, read #{read_index}: {error}"),
+            Violation::UnknownWriter {
+                reader,
+                writer,
+                seq,
+            } => write!(
+                f,
+                "reader {reader}: record from unknown writer {writer} (seq {seq})"
+            ),
+            Violation::OutOfOrder {
+                reader,
+                writer,
+                seq,
+                after,
+            } => write!(
+                f,
+                "reader {reader}: writer {writer} seq {seq} arrived after seq {after}"
+            ),
+            Violation::Duplicate {
+                writer,
+                seq,
+                reader,
+            } => write!(
+                f,
+                "writer {writer} seq {seq} received twice (again by reader {reader})"
+            ),
+            Violation::Phantom {
+                writer,
+                seq,
+                reader,
+            } => write!(
+                f,
+                "reader {reader} received writer {writer} seq {seq}, which was never fully written"
+            ),
+            Violation::Lost {
+                writer,
+                first,
+                count: 1,
+            } => write!(
+                f,
+                "writer {writer} seq {first} was written but never received"
+            ),
+            Violation::Lost {
+                writer,
+                first,
+                count,
+            } => write!(
+                f,
+                "writer {writer} seq {first}..={} ({count} records) written but never received",
+                first + count - 1
+            ),
+            Violation::ShortWrite {
+                writer,
+                wrote,
+                want,
+            } => write!(f, "writer {writer}: write stored {wrote} of {want} bytes"),
+            Violation::StreamMismatch {
+                offset,
+                expected,
+                found,
+            } => write!(
+                f,
+                "stream byte {offset} is {found:#04x}, expected {expected:#04x}"
+            ),
+            Violation::Totals { left, right } => {
+                write!(f, "{} = {} but {} = {}", left.0, left.1, right.0, right.1)
+            }
+            Violation::Io { worker, message } => write!(f, "{worker}: {message}"),
+        }
+    }
+}
+
+/// Collects violations, keeping the first few in full and counting the
+/// rest: a broken device can produce millions, and the first ones are the
+/// ones that explain the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violations {
+    kept: Vec<Violation>,
+    total: u64,
+}
+
+impl Violations {
+    /// How many violations are kept in full.
+    pub const KEEP: usize = 20;
+
+    /// Records one violation.
+    pub fn push(&mut self, violation: Violation) {
+        self.total += 1;
+        if self.kept.len() < Self::KEEP {
+            self.kept.push(violation);
+        }
+    }
+
+    /// Adds all of `other`'s violations.
+    pub fn extend(&mut self, other: Violations) {
+        let dropped = other.total - other.kept.len() as u64;
+        for violation in other.kept {
+            self.push(violation);
+        }
+        self.total += dropped;
+    }
+
+    /// True when nothing went wrong.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// How many violations were recorded, kept or not.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The violations kept in full, in the order they were recorded.
+    pub fn kept(&self) -> &[Violation] {
+        &self.kept
+    }
+}
+
+/// What the workers of a run did, summed per side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Successful write calls.
+    pub writes: u64,
+    /// Bytes the writers got accepted.
+    pub bytes_written: u64,
+    /// Read calls that returned data.
+    pub reads: u64,
+    /// Bytes the readers received.
+    pub bytes_read: u64,
+}
+
+/// Checks that the readers received exactly the bytes the writers sent and
+/// that the device's counters moved by exactly what the workers did.
+pub fn check_totals(totals: &Totals, before: &Stats, after: &Stats) -> Violations {
+    let mut violations = Violations::default();
+    let mut equal = |left: (&str, u64), right: (&str, u64)| {
+        if left.1 != right.1 {
+            violations.push(Violation::Totals {
+                left: (left.0.to_owned(), left.1),
+                right: (right.0.to_owned(), right.1),
+            });
+        }
+    };
+    equal(
+        ("bytes read by the readers", totals.bytes_read),
+        ("bytes written by the writers", totals.bytes_written),
+    );
+    let delta = |f: fn(&Stats) -> u64| f(after).wrapping_sub(f(before));
+    equal(
+        (
+            "the device's bytes_written delta",
+            delta(|s| s.bytes_written),
+        ),
+        ("bytes written by the writers", totals.bytes_written),
+    );
+    equal(
+        ("the device's bytes_read delta", delta(|s| s.bytes_read)),
+        ("bytes read by the readers", totals.bytes_read),
+    );
+    equal(
+        ("the device's writes delta", delta(|s| s.writes)),
+        ("write calls that stored data", totals.writes),
+    );
+    equal(
+        ("the device's reads delta", delta(|s| s.reads)),
+        ("read calls that returned data", totals.reads),
+    );
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(n: u64) -> Violation {
+        Violation::Io {
+            worker: format!("reader {n}"),
+            message: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn collector_keeps_the_first_and_counts_all() {
+        let mut v = Violations::default();
+        assert!(v.is_empty());
+        for n in 0..(Violations::KEEP as u64 + 5) {
+            v.push(io(n));
+        }
+        assert_eq!(v.total(), Violations::KEEP as u64 + 5);
+        assert_eq!(v.kept().len(), Violations::KEEP);
+        assert_eq!(v.kept()[0], io(0));
+
+        let mut all = Violations::default();
+        all.push(io(100));
+        all.extend(v);
+        assert_eq!(all.total(), Violations::KEEP as u64 + 6);
+        assert_eq!(all.kept()[0], io(100));
+        assert_eq!(all.kept().len(), Violations::KEEP);
+    }
+
+    fn stats(reads: u64, writes: u64, bytes_read: u64, bytes_written: u64) -> Stats {
+        Stats {
+            reads,
+            writes,
+            bytes_read,
+            bytes_written,
+            ..Stats::default()
+        }
+    }
+
+    #[test]
+    fn matching_totals_pass() {
+        let totals = Totals {
+            writes: 10,
+            bytes_written: 640,
+            reads: 10,
+            bytes_read: 640,
+        };
+        let before = stats(5, 6, 100, 200);
+        let after = stats(15, 16, 740, 840);
+        assert!(check_totals(&totals, &before, &after).is_empty());
+    }
+
+    #[test]
+    fn every_mismatch_is_named() {
+        let totals = Totals {
+            writes: 10,
+            bytes_written: 640,
+            reads: 9,
+            bytes_read: 576,
+        };
+        let before = stats(0, 0, 0, 0);
+        let after = stats(10, 11, 640, 640);
+        let v = check_totals(&totals, &before, &after);
+        let text: Vec<String> = v.kept().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "bytes read by the readers = 576 but bytes written by the writers = 640",
+                "the device's bytes_read delta = 640 but bytes read by the readers = 576",
+                "the device's writes delta = 11 but write calls that stored data = 10",
+                "the device's reads delta = 10 but read calls that returned data = 9",
+            ]
+        );
+    }
+
+    #[test]
+    fn counters_that_wrap_still_give_the_right_delta() {
+        let totals = Totals {
+            writes: 1,
+            bytes_written: 10,
+            reads: 1,
+            bytes_read: 10,
+        };
+        let before = stats(u64::MAX, u64::MAX, u64::MAX - 4, u64::MAX - 4);
+        let after = stats(0, 0, 5, 5);
+        assert!(check_totals(&totals, &before, &after).is_empty());
+    }
+
+    #[test]
+    fn loss_messages_name_the_range() {
+        let one = Violation::Lost {
+            writer: 1,
+            first: 7,
+            count: 1,
+        };
+        assert_eq!(
+            one.to_string(),
+            "writer 1 seq 7 was written but never received"
+        );
+        let many = Violation::Lost {
+            writer: 1,
+            first: 7,
+            count: 3,
+        };
+        assert_eq!(
+            many.to_string(),
+            "writer 1 seq 7..=9 (3 records) written but never received"
+        );
+    }
+}
