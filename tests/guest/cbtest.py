@@ -44,6 +44,10 @@ libc.ioctl.restype = ctypes.c_int
 _children = []
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this kernel; not counted as passed."""
+
+
 def run(*cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
 

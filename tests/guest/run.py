@@ -5,7 +5,8 @@
 Each test is a top-level `test_*` function of a `test_*.py` file here; it
 fails by raising. Before each test circbuf is reloaded with the parameters
 the VM started it with, so every test starts from an empty ring and zero
-counters. Prints one PASS/FAIL line per test and ends with
+counters. Prints one PASS/FAIL/SKIP line per test (a test skips by raising
+cbtest.Skip; skipped tests are not counted as passed) and ends with
 `N passed, N failed`; exits non-zero if anything failed.
 """
 
@@ -41,7 +42,13 @@ def collect(args):
         path = HERE / Path(file).name
         mod_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(mod_spec)
-        mod_spec.loader.exec_module(module)
+        try:
+            mod_spec.loader.exec_module(module)
+        except Exception as error:  # reported as a failing test, not a crash
+            def import_failed(error=error):
+                raise error
+            selected.append((f"{path.stem}::import", import_failed))
+            continue
         for name in dir(module):
             if name.startswith("test_") and callable(getattr(module, name)):
                 if not only or name == only:
@@ -51,7 +58,7 @@ def collect(args):
 
 def main():
     signal.signal(signal.SIGALRM, on_alarm)
-    passed = failed = 0
+    passed = failed = skipped = 0
     for name, test in collect(sys.argv[1:]):
         started = time.monotonic()
         try:
@@ -62,6 +69,9 @@ def main():
             finally:
                 signal.alarm(0)
                 cbtest.cleanup()
+        except cbtest.Skip as why:
+            skipped += 1
+            print(f"SKIP {name}: {why}", flush=True)
         except Exception:  # a failing test must not stop the others
             failed += 1
             print(f"FAIL {name} ({time.monotonic() - started:.1f} s)", flush=True)
@@ -70,6 +80,8 @@ def main():
         else:
             passed += 1
             print(f"PASS {name} ({time.monotonic() - started:.1f} s)", flush=True)
+    if skipped:
+        print(f"{skipped} skipped", flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed else 0)
 

@@ -1,0 +1,313 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What users and attackers actually do: failing user copies and allocations
+at every injection point, hostile arguments, signals at random moments,
+processes killed with the device open, and load/unload cycles.
+
+Fault injection needs the debug kernel (CONFIG_FAULT_INJECTION*); on the
+fast kernel those tests are reported as skipped.
+The runner's kmemleak scan at the end of the run catches leaks."""
+
+import ctypes
+import errno
+import mmap
+import os
+import random
+import signal
+import time
+
+import cbtest
+from cbtest import DEV, Child, Skip, c_call, expect_errno, libc, reload_module, stats
+
+DEBUGFS = "/sys/kernel/debug"
+FAULT_KNOBS = os.path.exists(f"{DEBUGFS}/fail_usercopy")
+SEED = int(os.environ.get("CIRCBUF_SEED", "20261125"))
+
+SYS_FINIT_MODULE = 313  # x86_64; glibc has no wrapper
+libc.syscall.restype = ctypes.c_long
+
+
+def _knob(path, value):
+    with open(f"{DEBUGFS}/{path}", "w") as f:
+        f.write(str(value))
+
+
+def _quiet_fault_injection():
+    """Fail-nth needs no probability; silence the stack dump of every
+    injected failure, which would otherwise read as a kernel problem."""
+    for attr in ("fail_usercopy", "failslab"):
+        _knob(f"{attr}/verbose", 0)
+    _knob("failslab/ignore-gfp-wait", "N")
+
+
+def _with_fail_nth(nth, call):
+    """Runs `call` with the nth fault-injection point of this task failing.
+    Returns (result, whether the injected fault was reached)."""
+    tid = ctypes.CDLL(None).gettid()
+    with open(f"/proc/self/task/{tid}/fail-nth", "w") as f:
+        f.write(str(nth))
+    result = call()
+    with open(f"/proc/self/task/{tid}/fail-nth") as f:
+        reached = f.read().strip() == "0"
+    with open(f"/proc/self/task/{tid}/fail-nth", "w") as f:
+        f.write("0")
+    return result, reached
+
+
+def _drain(fd):
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_fault_injection_knobs_match_the_kernel():
+    assert FAULT_KNOBS == (os.environ.get("CIRCBUF_KERNEL") == "debug")
+
+
+def test_write_with_failing_copy_at_every_point():
+    if not FAULT_KNOBS:
+        raise Skip("needs the debug kernel's fault injection")
+    _quiet_fault_injection()
+    reload_module(buffer_size=65536)
+    fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
+    data = bytes(random.Random(SEED).randrange(256) for _ in range(3 * 4096 + 100))
+    buf = ctypes.create_string_buffer(data, len(data))
+    written_total = 0
+    nth = 1
+    while True:
+        (n, err), reached = _with_fail_nth(nth, lambda: c_call(libc.write, fd, buf, len(data)))
+        if n < 0:
+            assert err == errno.EFAULT and reached, (nth, n, err)
+            n = 0
+        written_total += n
+        assert _drain(fd) == data[:n], f"fail-nth={nth}: stored bytes differ from the first {n}"
+        assert stats()["bytes_written"] == written_total
+        if not reached:
+            assert n == len(data)
+            break
+        assert n < len(data), f"fail-nth={nth} injected a fault but the write completed"
+        nth += 1
+    assert nth > 1, "no injection point was ever reached"
+    os.close(fd)
+
+
+def test_read_with_failing_copy_at_every_point():
+    if not FAULT_KNOBS:
+        raise Skip("needs the debug kernel's fault injection")
+    _quiet_fault_injection()
+    reload_module(buffer_size=65536)
+    fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
+    data = bytes(random.Random(SEED + 1).randrange(256) for _ in range(3 * 4096 + 100))
+    out = ctypes.create_string_buffer(len(data))
+    nth = 1
+    while True:
+        assert os.write(fd, data) == len(data)
+        (n, err), reached = _with_fail_nth(nth, lambda: c_call(libc.read, fd, out, len(data)))
+        if n < 0:
+            assert err == errno.EFAULT and reached, (nth, n, err)
+            n = 0
+        assert out.raw[:n] == data[:n], f"fail-nth={nth}: delivered bytes differ"
+        assert _drain(fd) == data[n:], f"fail-nth={nth}: undelivered bytes lost or duplicated"
+        if not reached:
+            assert n == len(data)
+            break
+        nth += 1
+    assert nth > 1
+    os.close(fd)
+
+
+def test_ioctl_with_failing_copy():
+    if not FAULT_KNOBS:
+        raise Skip("needs the debug kernel's fault injection")
+    _quiet_fault_injection()
+    fd = os.open(DEV, os.O_RDWR)
+    buf = ctypes.create_string_buffer(cbtest.STATS_SIZE)
+    (res, err), reached = _with_fail_nth(
+        1, lambda: c_call(libc.ioctl, fd, cbtest.CIRCBUF_GET_STATS, buf))
+    assert reached and (res, err) == (-1, errno.EFAULT)
+    assert stats(fd)["capacity"] > 0
+    os.close(fd)
+
+
+def test_module_load_with_failing_allocation_at_every_point():
+    if not FAULT_KNOBS:
+        raise Skip("needs the debug kernel's fault injection")
+    _quiet_fault_injection()
+    cbtest.unload_module()
+    module_fd = os.open(cbtest.MODULE, os.O_RDONLY)
+    nth = 1
+    failures = 0
+    while True:
+        (res, err), reached = _with_fail_nth(
+            nth, lambda: c_call(libc.syscall, SYS_FINIT_MODULE, module_fd, b"buffer_size=100000", 0))
+        if not reached:
+            assert res == 0, (nth, res, errno.errorcode.get(err))
+            break
+        if res == 0:
+            # The failed allocation was one the loader may retry or tolerate.
+            cbtest.unload_module()
+        else:
+            failures += 1
+            assert err in (errno.ENOMEM, errno.EINVAL, errno.EFAULT), (nth, errno.errorcode[err])
+            assert not cbtest.module_loaded()
+            assert not os.path.exists(DEV)
+        nth += 1
+    os.close(module_fd)
+    assert failures > 0, "no allocation failure reached the module load"
+    assert stats()["capacity"] == 100000
+
+
+def test_hostile_buffers_and_counts():
+    reload_module(buffer_size=4096)
+    fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
+    area = mmap.mmap(-1, 3 * mmap.PAGESIZE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(area))
+    # Unaligned buffers work like any other.
+    area[1:6] = b"hello"
+    assert c_call(libc.write, fd, base + 1, 5) == (5, 0)
+    assert c_call(libc.read, fd, base + 4097, 5) == (5, 0)
+    assert area[4097:4102] == b"hello"
+    # Counts at and around the capacity.
+    assert c_call(libc.write, fd, base, 4096) == (4096, 0)
+    assert c_call(libc.write, fd, base, 1)[1] == errno.EAGAIN
+    assert c_call(libc.read, fd, base, 4097) == (4096, 0)
+    assert c_call(libc.write, fd, base, 4097) == (4096, 0)
+    assert c_call(libc.read, fd, base, 1) == (1, 0)
+    assert c_call(libc.read, fd, base, 4095) == (4095, 0)
+    # SSIZE_MAX from a small buffer: the kernel refuses the range outright.
+    ssize_max = (1 << 63) - 1
+    assert c_call(libc.read, fd, base, ssize_max) in ((-1, errno.EFAULT), (-1, errno.EAGAIN))
+    assert c_call(libc.write, fd, base, ssize_max)[0] in (-1, 3 * mmap.PAGESIZE)
+    s = stats()
+    assert s["used"] == s["bytes_written"] - s["bytes_read"], s
+    os.close(fd)
+    area.close()
+
+
+def test_unmapped_buffer_is_efault():
+    fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
+    os.write(fd, b"xyz")
+    area = mmap.mmap(-1, mmap.PAGESIZE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(area))
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    # Keep the mapping object alive but unmap the page under it.
+    assert libc.munmap(base, mmap.PAGESIZE) == 0
+    assert c_call(libc.read, fd, base, 3) == (-1, errno.EFAULT)
+    assert c_call(libc.write, fd, base, 3) == (-1, errno.EFAULT)
+    assert os.read(fd, 10) == b"xyz"
+    os.close(fd)
+
+
+def _signalled_writer(restart, seed, records, size):
+    """Writes `records` records under random SIGALRMs; returns bytes stored."""
+    def run():
+        rng = random.Random(seed)
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.siginterrupt(signal.SIGALRM, not restart)
+        fd = os.open(DEV, os.O_WRONLY)
+        stored = 0
+        payload = ctypes.create_string_buffer(b"s" * size, size)
+        for _ in range(records):
+            signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0005, 0.01))
+            n, err = c_call(libc.write, fd, payload, size)
+            if n > 0:
+                stored += n
+            else:
+                assert err == errno.EINTR and not restart, err
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        os.close(fd)
+        return str(stored).encode()
+    return run
+
+
+def _signalled_reader(restart, seed):
+    def run():
+        rng = random.Random(seed)
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.siginterrupt(signal.SIGALRM, not restart)
+        fd = os.open(DEV, os.O_RDONLY)
+        got = 0
+        buf = ctypes.create_string_buffer(3000)
+        while True:
+            signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0005, 0.01))
+            n, err = c_call(libc.read, fd, buf, rng.randrange(1, 3000))
+            if n == 0:
+                break
+            if n > 0:
+                got += n
+            else:
+                assert err == errno.EINTR and not restart, err
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        os.close(fd)
+        return str(got).encode()
+    return run
+
+
+def test_random_signals_lose_nothing():
+    for restart in (False, True):
+        reload_module(buffer_size=1024)
+        before = stats()
+        # Held while the children start, so readers cannot see EOF before
+        # the writers open; every child drops its inherited copy at once.
+        gate = os.open(DEV, os.O_WRONLY)
+
+        def without_gate(fn):
+            def run():
+                os.close(gate)
+                return fn()
+            return run
+
+        readers = [Child(without_gate(_signalled_reader(restart, SEED + i))) for i in range(2)]
+        time.sleep(0.2)
+        writers = [Child(without_gate(_signalled_writer(restart, SEED + 10 + i, 150, 700)))
+                   for i in range(3)]
+        written = sum(int(w.result(120)) for w in writers)
+        os.close(gate)
+        read = sum(int(r.result(120)) for r in readers)
+        after = stats()
+        assert written == read, (restart, written, read)
+        assert after["bytes_written"] - before["bytes_written"] == written
+        assert after["bytes_read"] - before["bytes_read"] == read
+        assert after["used"] == 0
+
+
+def test_sigkill_with_device_open_then_unload():
+    children = []
+    for flags in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR):
+        def hold(flags=flags):
+            fd = os.open(DEV, flags)
+            if flags == os.O_RDONLY:
+                os.read(fd, 1)
+            else:
+                os.write(fd, b"x" * 100000)
+        children.append(Child(hold))
+    time.sleep(0.5)
+    assert cbtest.run("rmmod", "circbuf", check=False).returncode != 0
+    for child in children:
+        child.kill()
+    for child in children:
+        os.waitpid(child.pid, 0)
+        child.status = 0
+    s = stats()
+    assert s["readers"] == 1 and s["writers"] == 0, s  # the reader is stats() itself
+    cbtest.run("rmmod", "circbuf")
+
+
+def test_load_unload_cycles_with_io():
+    # 200 cycles where kmemleak watches (the debug kernel), fewer elsewhere.
+    default = "200" if os.environ.get("CIRCBUF_KERNEL") == "debug" else "20"
+    cycles = int(os.environ.get("CIRCBUF_CYCLES", default))
+    for i in range(cycles):
+        cbtest.unload_module()
+        cbtest.load_module(f"buffer_size={64 + i * 97}")
+        fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
+        data = bytes([i % 256]) * min(50 + i, 64 + i * 97)
+        assert os.write(fd, data) == len(data)
+        assert os.read(fd, len(data)) == data
+        os.close(fd)
+    expect_errno(errno.ENOENT, os.open, "/dev/circbuf-none", os.O_RDONLY)
