@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the ring and the rules, run inside the kernel on the very
+//! files `circbuf.ko` is built from, with kernel-allocated (kvmalloc) storage.
+//!
+//! Built as its own module, `circbuf_kunit.ko`, when the kernel has KUnit,
+//! so loading circbuf itself never runs tests. The host runs the same checks
+//! and more with `cargo test` in `host/`.
+
+mod ringbuf;
+mod rules;
+
+use kernel::prelude::*;
+
+module! {
+    type: CircbufKunit,
+    name: "circbuf_kunit",
+    authors: ["The circbuf developers"],
+    description: "KUnit tests of circbuf's ring and rules",
+    license: "GPL",
+}
+
+struct CircbufKunit;
+
+impl kernel::Module for CircbufKunit {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(Self)
+    }
+}
+
+#[kunit_tests(circbuf_ring)]
+mod tests {
+    use super::{ringbuf::RingBuf, rules};
+    use kernel::prelude::*;
+
+    fn ring(capacity: usize) -> RingBuf<KVVec<u8>> {
+        let storage = KVVec::from_elem(0u8, capacity, GFP_KERNEL).expect("allocation");
+        RingBuf::new(storage).expect("non-empty storage")
+    }
+
+    /// Writes `data` through the ring's fill interface; returns bytes stored.
+    fn put(ring: &mut RingBuf<KVVec<u8>>, data: &[u8]) -> usize {
+        let mut at = 0;
+        ring.write_with(data.len(), |chunk| {
+            chunk.copy_from_slice(&data[at..at + chunk.len()]);
+            at += chunk.len();
+            chunk.len()
+        })
+    }
+
+    /// Reads up to `max` bytes into `out`; returns how many.
+    fn take(ring: &mut RingBuf<KVVec<u8>>, out: &mut [u8]) -> usize {
+        let mut at = 0;
+        ring.read_with(out.len(), |chunk| {
+            out[at..at + chunk.len()].copy_from_slice(chunk);
+            at += chunk.len();
+            chunk.len()
+        })
+    }
+
+    #[test]
+    fn every_size_at_every_offset_round_trips() {
+        let mut data = [0u8; 16];
+        let mut out = [0u8; 16];
+        for capacity in 1..=16 {
+            for offset in 0..capacity {
+                for size in 1..=capacity {
+                    let mut r = ring(capacity);
+                    put(&mut r, &data[..offset]);
+                    take(&mut r, &mut out[..offset]);
+                    for (i, byte) in data.iter_mut().enumerate() {
+                        *byte = (i * 7 + size) as u8;
+                    }
+                    assert_eq!(put(&mut r, &data[..size]), size);
+                    assert_eq!(r.free(), capacity - size);
+                    assert_eq!(take(&mut r, &mut out[..size]), size);
+                    assert_eq!(out[..size], data[..size]);
+                    assert!(r.is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_ring_refuses_and_empty_ring_gives_nothing() {
+        let mut r = ring(8);
+        assert_eq!(put(&mut r, &[1u8; 20]), 8);
+        assert_eq!(put(&mut r, &[2u8; 1]), 0);
+        let mut out = [0u8; 20];
+        assert_eq!(take(&mut r, &mut out), 8);
+        assert_eq!(take(&mut r, &mut out), 0);
+    }
+
+    #[test]
+    fn short_copy_keeps_the_rest_in_order() {
+        let mut r = ring(8);
+        put(&mut r, b"abcdefgh");
+        let mut first = [0u8; 3];
+        assert_eq!(r.read_with(8, |c| { first.copy_from_slice(&c[..3]); 3 }), 3);
+        let mut rest = [0u8; 8];
+        assert_eq!(take(&mut r, &mut rest), 5);
+        assert_eq!(&first, b"abc");
+        assert_eq!(&rest[..5], b"defgh");
+    }
+
+    #[test]
+    fn large_kvmalloc_ring_wraps() {
+        let capacity = 1 << 20;
+        let mut r = ring(capacity);
+        let block = KVVec::from_elem(0x5au8, capacity - 100, GFP_KERNEL).expect("allocation");
+        let mut out = KVVec::from_elem(0u8, capacity, GFP_KERNEL).expect("allocation");
+        assert_eq!(put(&mut r, &block), capacity - 100);
+        assert_eq!(take(&mut r, &mut out[..capacity - 100]), capacity - 100);
+        assert_eq!(put(&mut r, &block), capacity - 100);
+        assert_eq!(take(&mut r, &mut out), capacity - 100);
+        assert!(out[..capacity - 100].iter().all(|&b| b == 0x5a));
+    }
+
+    #[test]
+    fn rules_match_the_documented_semantics() {
+        assert!(rules::write_is_atomic(rules::ATOMIC_WRITE_MAX, 1 << 16));
+        assert!(!rules::write_is_atomic(rules::ATOMIC_WRITE_MAX + 1, 1 << 16));
+        assert_eq!(rules::write_room(10, 9, true), 0);
+        assert_eq!(rules::write_room(10, 9, false), 9);
+        assert!(rules::poll_writable(64, 64));
+        let watch = rules::WriterWatch::new(0, false, 3);
+        assert!(!watch.at_eof(0, 3));
+        assert!(watch.at_eof(0, 4));
+    }
+}
