@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The two channels measured, a circbuf device and a pipe, behind one
+//! interface: [`Channel::open`] hands out one [`Endpoint`] per reader and
+//! per writer thread, readers first, and [`Channel::stats`] gives circbuf's
+//! own counters to check a run against.
+//!
+//! Every reader and writer gets its own file: on circbuf its own `open`,
+//! like an independent process (readers sharing one open file would share
+//! its end-of-file state); on a pipe its own descriptor, a `dup` of one end
+//! of a fresh pipe per run.
+
+use std::fmt;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use circbuf::{Device, OpenOptions, Stats};
+use rustix::io::{fcntl_dupfd_cloexec, Errno};
+use rustix::pipe::{fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, PipeFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::options::Ratio;
+use crate::Error;
+
+/// Where an unprivileged process learns the largest pipe it may ask for.
+const PIPE_MAX_SIZE: &str = "/proc/sys/fs/pipe-max-size";
+
+/// Which kind of channel a measurement is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The circbuf device.
+    Circbuf,
+    /// A Linux pipe sized like the device.
+    Pipe,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Circbuf => "circbuf",
+            Kind::Pipe => "pipe",
+        })
+    }
+}
+
+/// The size a pipe was asked for and the size the kernel gave it, which is
+/// a power-of-two number of pages, and at most `fs.pipe-max-size` without
+/// CAP_SYS_RESOURCE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipeSize {
+    /// Bytes asked for with F_SETPIPE_SZ: the device's capacity.
+    pub requested: usize,
+    /// Bytes the pipe holds, from F_GETPIPE_SZ.
+    pub actual: usize,
+}
+
+/// A channel that threads can open ends of.
+#[derive(Debug)]
+pub struct Channel {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Circbuf {
+        path: PathBuf,
+        /// Open read-only and non-blocking for the ioctls, never read from.
+        /// It counts as a reader, which changes nothing for writers, and
+        /// as no writer, so readers' end of file is not held up.
+        probe: Device,
+        capacity: usize,
+    },
+    Pipe {
+        /// What F_SETPIPE_SZ is asked for on every new pipe.
+        size: PipeSize,
+    },
+}
+
+/// One thread's end of a channel.
+#[derive(Debug)]
+pub enum Endpoint {
+    /// A file of the circbuf device.
+    Device(Device),
+    /// A descriptor of one end of a pipe.
+    Pipe(OwnedFd),
+}
+
+/// The ends of one run, in the order they were opened.
+#[derive(Debug)]
+pub struct Ends {
+    /// One per reader thread, opened before any writer.
+    pub readers: Vec<Endpoint>,
+    /// One per writer thread.
+    pub writers: Vec<Endpoint>,
+}
+
+impl Channel {
+    /// Prepares the circbuf device at `path`: reads its capacity, refuses
+    /// if anyone else has it open, and refuses if it holds data unless
+    /// `reset`, in which case the data is discarded.
+    pub fn circbuf(path: &Path, reset: bool) -> Result<Channel, Error> {
+        let setup = |e: circbuf::Error| Error::Setup(e.to_string());
+        let probe =
+            Device::open(path, OpenOptions::new().read(true).nonblocking(true)).map_err(setup)?;
+        let stats = probe.stats().map_err(setup)?;
+        check_alone(path, &stats).map_err(Error::Setup)?;
+        if stats.used > 0 {
+            if !reset {
+                return Err(Error::Setup(format!(
+                    "{}: holds {} bytes from an earlier user; read them out or pass \
+                     --reset to discard them",
+                    path.display(),
+                    stats.used
+                )));
+            }
+            // CIRCBUF_RESET needs write access; this writer comes and goes
+            // before any reader of ours opens, so no end of file is affected.
+            Device::open(path, OpenOptions::new().write(true).nonblocking(true))
+                .and_then(|writer| writer.reset())
+                .map_err(setup)?;
+        }
+        let capacity = usize::try_from(stats.capacity).map_err(|_| {
+            Error::Setup(format!(
+                "{}: capacity {} does not fit in memory",
+                path.display(),
+                stats.capacity
+            ))
+        })?;
+        let channel = Channel {
+            inner: Inner::Circbuf {
+                path: path.to_owned(),
+                probe,
+                capacity,
+            },
+        };
+        channel
+            .check_idle()
+            .map_err(|e| Error::Setup(e.to_string()))?;
+        Ok(channel)
+    }
+
+    /// Prepares pipes of `capacity` bytes, or as close to it as the kernel
+    /// allows without privileges (`fs.pipe-max-size`) when that is less.
+    pub fn pipe(capacity: usize) -> Result<Channel, Error> {
+        let setup = |what: &str, errno: Errno| {
+            Error::Setup(format!("pipe: {what}: {}", io::Error::from(errno)))
+        };
+        let (_, probe) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| setup("pipe2", e))?;
+        let requested = match fcntl_setpipe_size(&probe, capacity) {
+            Ok(_) => capacity,
+            Err(Errno::PERM) => {
+                let max = read_pipe_max_size()?;
+                fcntl_setpipe_size(&probe, max).map_err(|e| setup("F_SETPIPE_SZ", e))?;
+                max
+            }
+            Err(e) => return Err(setup("F_SETPIPE_SZ", e)),
+        };
+        let actual = fcntl_getpipe_size(&probe).map_err(|e| setup("F_GETPIPE_SZ", e))?;
+        Ok(Channel {
+            inner: Inner::Pipe {
+                size: PipeSize { requested, actual },
+            },
+        })
+    }
+
+    /// Which kind of channel this is.
+    pub fn kind(&self) -> Kind {
+        match self.inner {
+            Inner::Circbuf { .. } => Kind::Circbuf,
+            Inner::Pipe { .. } => Kind::Pipe,
+        }
+    }
+
+    /// Bytes the channel buffers: the device's capacity or the pipe's size.
+    pub fn capacity(&self) -> usize {
+        match &self.inner {
+            Inner::Circbuf { capacity, .. } => *capacity,
+            Inner::Pipe { size } => size.actual,
+        }
+    }
+
+    /// The pipe's requested and actual size; `None` for circbuf.
+    pub fn pipe_size(&self) -> Option<PipeSize> {
+        match &self.inner {
+            Inner::Circbuf { .. } => None,
+            Inner::Pipe { size } => Some(*size),
+        }
+    }
+
+    /// Opens `ratio.readers` blocking read ends, then `ratio.writers`
+    /// blocking write ends.
+    ///
+    /// The order matters on circbuf: a reader sees end of file only for
+    /// writers that were open when it opened or came later, so readers
+    /// opened first end once the writers of this run have closed. A pipe
+    /// does not care, but gets the same order so both runs are alike.
+    pub fn open(&self, ratio: Ratio) -> Result<Ends, Error> {
+        match &self.inner {
+            Inner::Circbuf { path, .. } => {
+                let open = |options: &OpenOptions| {
+                    Device::open(path, options)
+                        .map(Endpoint::Device)
+                        .map_err(|e| Error::Run(e.to_string()))
+                };
+                let readers = (0..ratio.readers)
+                    .map(|_| open(OpenOptions::new().read(true)))
+                    .collect::<Result<_, _>>()?;
+                let writers = (0..ratio.writers)
+                    .map(|_| open(OpenOptions::new().write(true)))
+                    .collect::<Result<_, _>>()?;
+                Ok(Ends { readers, writers })
+            }
+            Inner::Pipe { size } => {
+                let failed = |what: &str, e: Errno| {
+                    Error::Run(format!("pipe: {what}: {}", io::Error::from(e)))
+                };
+                let (read_end, write_end) =
+                    pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("pipe2", e))?;
+                let actual = fcntl_setpipe_size(&write_end, size.requested)
+                    .map_err(|e| failed("F_SETPIPE_SZ", e))?;
+                if actual != size.actual {
+                    return Err(Error::Run(format!(
+                        "pipe: F_SETPIPE_SZ gave {actual} bytes, earlier pipes had {}",
+                        size.actual
+                    )));
+                }
+                let copies = |end: &OwnedFd, n: u32| {
+                    (0..n)
+                        .map(|_| {
+                            fcntl_dupfd_cloexec(end, 0)
+                                .map(Endpoint::Pipe)
+                                .map_err(|e| failed("F_DUPFD_CLOEXEC", e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                };
+                let readers = copies(&read_end, ratio.readers)?;
+                let writers = copies(&write_end, ratio.writers)?;
+                // The originals close here, so the pipe's end of file comes
+                // when the last writer thread closes its copy.
+                Ok(Ends { readers, writers })
+            }
+        }
+    }
+
+    /// circbuf's counters now; `None` for a pipe, which has none.
+    pub fn stats(&self) -> Result<Option<Stats>, Error> {
+        match &self.inner {
+            Inner::Circbuf { probe, .. } => probe
+                .stats()
+                .map(Some)
+                .map_err(|e| Error::Run(e.to_string())),
+            Inner::Pipe { .. } => Ok(None),
+        }
+    }
+
+    /// Checks that circbuf is empty and that nobody but this process's
+    /// probe has it open, as a run must start; a pipe always is.
+    pub fn check_idle(&self) -> Result<(), Error> {
+        let Inner::Circbuf { path, .. } = &self.inner else {
+            return Ok(());
+        };
+        let Some(stats) = self.stats()? else {
+            return Ok(());
+        };
+        check_alone(path, &stats).map_err(Error::Run)?;
+        if stats.used != 0 {
+            return Err(Error::Run(format!(
+                "{}: {} bytes were left in the ring after a run",
+                path.display(),
+                stats.used
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Fails when files other than the probe have the device open: other
+/// readers would take data this run counts on, other writers would add
+/// data and hold off end of file.
+fn check_alone(path: &Path, stats: &Stats) -> Result<(), String> {
+    let other_readers = stats.readers.saturating_sub(1);
+    if other_readers > 0 || stats.writers > 0 {
+        return Err(format!(
+            "{}: busy: {other_readers} other reader(s) and {} writer(s) have it open",
+            path.display(),
+            stats.writers
+        ));
+    }
+    Ok(())
+}
+
+fn read_pipe_max_size() -> Result<usize, Error> {
+    let text = std::fs::read_to_string(PIPE_MAX_SIZE)
+        .map_err(|e| Error::Setup(format!("{PIPE_MAX_SIZE}: {e}")))?;
+    text.trim()
+        .parse()
+        .map_err(|_| Error::Setup(format!("{PIPE_MAX_SIZE}: `{}` is not a size", text.trim())))
+}
+
+impl Endpoint {
+    /// Reads up to `buf.len()` bytes, blocking while the channel is empty;
+    /// `Ok(0)` is end of file. Interrupted reads are restarted.
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        match self {
+            Endpoint::Device(device) => device.read(buf).map_err(|e| Error::Run(e.to_string())),
+            Endpoint::Pipe(fd) => loop {
+                match rustix::io::read(fd, &mut *buf) {
+                    Err(Errno::INTR) => continue,
+                    result => return result.map_err(|e| pipe_error("read", e)),
+                }
+            },
+        }
+    }
+
+    /// Writes `buf`, blocking while the channel is full, and returns how
+    /// many bytes were taken. Interrupted writes are restarted.
+    pub fn write(&self, buf: &[u8]) -> Result<usize, Error> {
+        match self {
+            Endpoint::Device(device) => device.write(buf).map_err(|e| Error::Run(e.to_string())),
+            Endpoint::Pipe(fd) => loop {
+                match rustix::io::write(fd, buf) {
+                    Err(Errno::INTR) => continue,
+                    result => return result.map_err(|e| pipe_error("write", e)),
+                }
+            },
+        }
+    }
+
+    /// Writes all of `buf`, returning the number of write calls it took.
+    pub fn write_all(&self, buf: &[u8]) -> Result<u64, Error> {
+        let mut sent = 0;
+        let mut calls = 0;
+        while sent < buf.len() {
+            match self.write(&buf[sent..])? {
+                0 => return Err(Error::Run("write stored nothing".into())),
+                n => sent += n,
+            }
+            calls += 1;
+        }
+        Ok(calls)
+    }
+
+    /// Fills all of `buf`; fails on end of file before that.
+    pub fn read_exact(&self, buf: &mut [u8]) -> Result<(), Error> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.read(&mut buf[got..])? {
+                0 => {
+                    return Err(Error::Run(format!(
+                        "end of file after {got} of {} bytes",
+                        buf.len()
+                    )))
+                }
+                n => got += n,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pipe_error(what: &str, errno: Errno) -> Error {
+    Error::Run(format!("pipe: {what}: {}", io::Error::from(errno)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_print_as_their_names() {
+        assert_eq!(Kind::Circbuf.to_string(), "circbuf");
+        assert_eq!(Kind::Pipe.to_string(), "pipe");
+    }
+
+    #[test]
+    fn pipe_is_sized_to_at_least_the_capacity() {
+        let channel = Channel::pipe(65536).unwrap();
+        assert_eq!(channel.kind(), Kind::Pipe);
+        assert_eq!(
+            channel.pipe_size(),
+            Some(PipeSize {
+                requested: 65536,
+                actual: 65536
+            })
+        );
+        assert_eq!(channel.capacity(), 65536);
+        assert_eq!(channel.stats(), Ok(None));
+        assert_eq!(channel.check_idle(), Ok(()));
+    }
+
+    #[test]
+    fn tiny_capacities_round_up_to_a_page() {
+        let channel = Channel::pipe(1).unwrap();
+        let size = channel.pipe_size().unwrap();
+        assert_eq!(size.requested, 1);
+        assert!(size.actual >= 4096, "{size:?}");
+    }
+
+    #[test]
+    fn every_thread_gets_its_own_end_and_eof_follows_the_last_writer() {
+        let channel = Channel::pipe(4096).unwrap();
+        let ends = channel.open(Ratio::new(2, 3)).unwrap();
+        assert_eq!(ends.readers.len(), 3);
+        assert_eq!(ends.writers.len(), 2);
+        let Ends {
+            readers,
+            mut writers,
+        } = ends;
+        assert_eq!(writers[0].write_all(b"hello ").unwrap(), 1);
+        assert_eq!(writers[1].write_all(b"world").unwrap(), 1);
+        let mut buf = [0; 11];
+        readers[2].read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello world");
+        writers.pop();
+        writers[0].write_all(b"!").unwrap();
+        drop(writers);
+        let mut rest = [0; 4];
+        assert_eq!(readers[0].read(&mut rest).unwrap(), 1);
+        assert_eq!(readers[1].read(&mut rest).unwrap(), 0);
+        assert_eq!(
+            readers[0].read_exact(&mut rest),
+            Err(Error::Run("end of file after 0 of 4 bytes".into()))
+        );
+    }
+
+    #[test]
+    fn a_missing_device_cannot_be_set_up() {
+        let err = Channel::circbuf(Path::new("/nonexistent/circbuf"), false).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Setup(
+                "/nonexistent/circbuf: open: No such file or directory \
+                 (is the circbuf module loaded?)"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn other_openers_make_the_device_busy() {
+        let stats = |readers, writers| Stats {
+            readers,
+            writers,
+            ..Stats::default()
+        };
+        let path = Path::new("/dev/circbuf");
+        assert_eq!(check_alone(path, &stats(1, 0)), Ok(()));
+        assert_eq!(
+            check_alone(path, &stats(3, 1)),
+            Err("/dev/circbuf: busy: 2 other reader(s) and 1 writer(s) have it open".into())
+        );
+    }
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Wake-up latency: a reader sleeps on an empty channel, a writer stamps
+//! CLOCK_MONOTONIC into an 8-byte message and writes it, and the reader
+//! takes the time it gets the message minus the stamp.
+//!
+//! Before each sample the reader tells the writer it is about to read, and
+//! the writer waits a gap long enough for the reader to be asleep in
+//! read(2), so each sample includes the wake-up and not just a copy. On
+//! circbuf the device's `read_waits` counter shows whether that held.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use rustix::time::{clock_gettime, ClockId};
+
+use crate::channel::{Channel, Ends};
+use crate::options::Ratio;
+use crate::Error;
+
+/// Bytes in a latency message: one CLOCK_MONOTONIC stamp in nanoseconds.
+const MESSAGE: usize = 8;
+
+/// The samples of one channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Samples {
+    /// Receive time minus send time of each message, in nanoseconds.
+    pub nanoseconds: Vec<u64>,
+    /// How often circbuf's reader slept during the test; `None` on a pipe.
+    /// At least one per sample when the gap was long enough.
+    pub reader_sleeps: Option<u64>,
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock both threads share.
+fn now_ns() -> u64 {
+    let now = clock_gettime(ClockId::Monotonic);
+    // CLOCK_MONOTONIC counts from boot and is never negative.
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// Takes `samples` samples on `channel`, waiting `gap` before each write.
+pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Samples, Error> {
+    let context = |e: Error| match e {
+        Error::Run(message) => Error::Run(format!("{} latency: {message}", channel.kind())),
+        setup => setup,
+    };
+    channel.check_idle().map_err(context)?;
+    let before = channel.stats().map_err(context)?;
+    let Ends {
+        mut readers,
+        mut writers,
+    } = channel.open(Ratio::new(1, 1)).map_err(context)?;
+    let (reader, writer) = match (readers.pop(), writers.pop()) {
+        (Some(reader), Some(writer)) => (reader, writer),
+        _ => return Err(Error::Run("a 1:1 open gave no ends".into())),
+    };
+    let (ready, wait_ready) = mpsc::channel::<()>();
+
+    let received = thread::scope(|scope| {
+        let receiver = scope.spawn(move || {
+            let mut nanoseconds = Vec::with_capacity(samples);
+            let mut message = [0; MESSAGE];
+            for _ in 0..samples {
+                // The writer may be gone after an error; its error is the
+                // one reported then.
+                let _ = ready.send(());
+                reader.read_exact(&mut message)?;
+                let received = now_ns();
+                let sent = u64::from_ne_bytes(message);
+                nanoseconds.push(received.saturating_sub(sent));
+            }
+            // The writer has closed after its last message: anything but
+            // end of file now means bytes were added or left over.
+            match reader.read(&mut message)? {
+                0 => Ok(nanoseconds),
+                n => Err(Error::Run(format!("{n} stray bytes after the last sample"))),
+            }
+        });
+        let sent = (|| {
+            for _ in 0..samples {
+                if wait_ready.recv().is_err() {
+                    // The reader stopped early; its result says why.
+                    break;
+                }
+                thread::sleep(gap);
+                writer.write_all(&now_ns().to_ne_bytes())?;
+            }
+            drop(writer);
+            Ok(())
+        })();
+        let received = match receiver.join() {
+            Ok(received) => received,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        sent.and(received)
+    });
+    let nanoseconds = received.map_err(context)?;
+    let reader_sleeps = match (before, channel.stats().map_err(context)?) {
+        (Some(before), Some(after)) => Some(after.read_waits - before.read_waits),
+        _ => None,
+    };
+    Ok(Samples {
+        nanoseconds,
+        reader_sleeps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipe_reader_is_woken_within_a_second() {
+        let pipe = Channel::pipe(4096).unwrap();
+        let samples = measure(&pipe, 20, Duration::from_micros(200)).unwrap();
+        assert_eq!(samples.nanoseconds.len(), 20);
+        assert!(samples.nanoseconds.iter().all(|&ns| ns < 1_000_000_000));
+        assert_eq!(samples.reader_sleeps, None);
+    }
+
+    #[test]
+    fn no_samples_is_not_an_error() {
+        let pipe = Channel::pipe(4096).unwrap();
+        let samples = measure(&pipe, 0, Duration::from_micros(1)).unwrap();
+        assert!(samples.nanoseconds.is_empty());
+    }
+
+    #[test]
+    fn the_clock_moves_forward() {
+        let a = now_ns();
+        let b = now_ns();
+        assert!(b >= a);
+    }
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The parts of the `bench` tool, which measures a circbuf device beside a
+//! Linux pipe of the same capacity with the same threads doing the same
+//! work.
+//!
+//! - [`options`]: the command line and the settings it resolves to.
+//! - [`channel`]: opening either kind of channel, readers before writers.
+//! - [`throughput`]: N writers and M readers moving messages of one size.
+//! - [`latency`]: how long a blocked reader takes to see a timestamp.
+//! - [`copy`]: the memcpy bandwidth that bounds both channels.
+//! - [`distribution`]: medians and percentiles of latency samples.
+//! - [`environment`]: kernel, CPUs and command line for the report header.
+//! - [`report`]: the report itself, as a terminal table, CSV and JSON.
+//! - [`plot`]: throughput against message size as a PNG.
+//!
+//! Every failure is an [`Error`], which also tells whether the run could not
+//! start or went wrong once started, for the exit status.
+
+pub mod channel;
+pub mod copy;
+pub mod distribution;
+pub mod environment;
+pub mod latency;
+pub mod options;
+pub mod plot;
+pub mod report;
+pub mod throughput;
+
+use std::fmt;
+
+/// Why `bench` stopped early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The run cannot start: the device is missing, busy or holds data, a
+    /// pipe cannot be made, an output file cannot be written.
+    Setup(String),
+    /// A measurement went wrong: a system call failed midway, or the bytes
+    /// read do not add up to the bytes written.
+    Run(String),
+}
+
+impl Error {
+    /// The exit status `bench` ends with for this error: 2 when nothing
+    /// could be measured as asked, 1 when a measurement is wrong.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Setup(_) => 2,
+            Error::Run(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Setup(message) | Error::Run(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The `--plot` PNG: throughput against message size, both axes
+//! logarithmic (sizes span 1 B to 64 KiB and rates three orders of
+//! magnitude), one colour per writer:reader ratio, circbuf solid with dots,
+//! the pipe dashed with triangles, and the copy bound as a black line.
+//!
+//! Text needs a font file, which plotters reads through ab_glyph so nothing
+//! depends on fontconfig: [`find_font`] looks for a sans font that Debian
+//! ships, [`load_font`] registers it, and [`draw`] without text leaves out
+//! the caption, axis labels and legend instead.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{register_font, FontStyle};
+
+use crate::report::{format_size, Point, Report};
+
+/// Sans fonts looked for, best first, with the Debian package of each.
+pub const FONTS: [(&str, &str); 3] = [
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "fonts-dejavu-core",
+    ),
+    (
+        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+        "fonts-liberation",
+    ),
+    (
+        "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+        "fonts-freefont-ttf",
+    ),
+];
+
+/// The family name every text style here asks plotters for.
+const FAMILY: &str = "sans-serif";
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 800;
+/// Pixels on the right kept for the legend when there is text.
+const LEGEND_WIDTH: u32 = 260;
+
+/// The first installed font of [`FONTS`].
+pub fn find_font() -> Option<PathBuf> {
+    FONTS
+        .iter()
+        .map(|(path, _)| PathBuf::from(path))
+        .find(|path| path.is_file())
+}
+
+/// Registers the font at `path` for the plot's text. The first call of a
+/// process decides; later calls return its outcome.
+pub fn load_font(path: &Path) -> Result<(), String> {
+    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            // plotters keeps fonts by `&'static` reference for the rest of
+            // the process; this runs once, so the leak is that lifetime.
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            register_font(FAMILY, FontStyle::Normal, bytes)
+                .map_err(|_| format!("{}: not a TrueType or OpenType font", path.display()))
+        })
+        .clone()
+}
+
+/// A tick value of the log rate axis (powers of ten) without the trailing
+/// zeros of floating-point noise: `1000`, `1`, `0.1`.
+fn format_tick(value: f64) -> String {
+    if value >= 1.0 {
+        format!("{value:.0}")
+    } else {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+/// One line of the plot: a channel at one writer:reader ratio.
+struct Line {
+    label: String,
+    colour: RGBAColor,
+    /// The pipe's lines are dashed with triangles, circbuf's solid with dots.
+    pipe: bool,
+    /// (message size, MB/s) in the order of the sizes.
+    points: Vec<(f64, f64)>,
+}
+
+/// The lines of `report`: per ratio, circbuf's (if measured) and the pipe's.
+fn lines(report: &Report) -> Vec<Line> {
+    let mut ratios: Vec<(u32, u32)> = Vec::new();
+    for point in &report.points {
+        if !ratios.contains(&(point.writers, point.readers)) {
+            ratios.push((point.writers, point.readers));
+        }
+    }
+    let mut lines = Vec::new();
+    for (i, &(writers, readers)) in ratios.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let series = |pick: &dyn Fn(&Point) -> Option<f64>| {
+            let mut points: Vec<(f64, f64)> = report
+                .points
+                .iter()
+                .filter(|p| (p.writers, p.readers) == (writers, readers))
+                .filter_map(|p| pick(p).map(|rate| (p.size as f64, rate)))
+                // A log axis has no place for zero.
+                .filter(|&(_, rate)| rate > 0.0)
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            points
+        };
+        let circbuf = series(&|p| p.circbuf.map(|c| c.mb_per_s));
+        if !circbuf.is_empty() {
+            lines.push(Line {
+                label: format!("circbuf {writers}:{readers}"),
+                colour,
+                pipe: false,
+                points: circbuf,
+            });
+        }
+        lines.push(Line {
+            label: format!("pipe {writers}:{readers}"),
+            colour,
+            pipe: true,
+            points: series(&|p| Some(p.pipe.mb_per_s)),
+        });
+    }
+    lines
+}
+
+/// Draws `report`'s throughput points into a PNG at `path`; with `text`
+/// a font must have been loaded with [`load_font`].
+pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let mut sizes: Vec<usize> = report.points.iter().map(|p| p.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let (Some(&first), Some(&last)) = (sizes.first(), sizes.last()) else {
+        return Err(failed(&"no throughput points to plot"));
+    };
+    let (first, last) = (first as f64 / 1.5, last as f64 * 1.5);
+    let lines = lines(report);
+    let bound = report.copy.bound_mb_s;
+    let (low, high) = lines
+        .iter()
+        .flat_map(|line| line.points.iter().map(|&(_, rate)| rate))
+        .chain([bound])
+        .filter(|rate| *rate > 0.0)
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    let (low, high) = if low <= high { (low, high) } else { (1.0, 1.0) };
+    let x_range = (first..last)
+        .log_scale()
+        .with_key_points(sizes.iter().map(|&s| s as f64).collect());
+    let y_range = (low / 2.0..high * 2.0).log_scale();
+
+    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    // With text, the legend gets a column of its own so it never hides data.
+    let (plot_area, legend_area) = if text {
+        let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+        (plot_area, Some(legend_area))
+    } else {
+        (root.clone(), None)
+    };
+    let mut builder = ChartBuilder::on(&plot_area);
+    builder.margin(20);
+    if text {
+        let title = match report.header.device {
+            Some(_) => format!(
+                "circbuf and pipe throughput (capacity {}, pipe {})",
+                format_size(report.header.capacity),
+                format_size(report.header.pipe_size.actual)
+            ),
+            None => format!(
+                "pipe throughput (pipe {})",
+                format_size(report.header.pipe_size.actual)
+            ),
+        };
+        builder
+            .caption(title, (FAMILY, 26))
+            .x_label_area_size(50)
+            .y_label_area_size(80);
+    }
+    let mut chart = builder
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(|e| failed(&e))?;
+    let mut mesh = chart.configure_mesh();
+    mesh.light_line_style(WHITE);
+    if text {
+        mesh.x_desc("message size")
+            .y_desc("MB/s (10^6 bytes/s)")
+            .x_label_formatter(&|x| format_size(x.round() as usize))
+            .y_label_formatter(&|y| format_tick(*y))
+            .label_style((FAMILY, 16));
+    }
+    mesh.draw().map_err(|e| failed(&e))?;
+
+    for line in &lines {
+        let style = line.colour.stroke_width(if line.pipe { 2 } else { 3 });
+        if line.pipe {
+            chart.draw_series(DashedLineSeries::new(line.points.clone(), 10, 6, style))
+        } else {
+            chart.draw_series(LineSeries::new(line.points.clone(), style))
+        }
+        .map_err(|e| failed(&e))?;
+        let fill = line.colour.filled();
+        if line.pipe {
+            chart.draw_series(
+                line.points
+                    .iter()
+                    .map(|&at| TriangleMarker::new(at, 5, fill)),
+            )
+        } else {
+            chart.draw_series(line.points.iter().map(|&at| Circle::new(at, 4, fill)))
+        }
+        .map_err(|e| failed(&e))?;
+    }
+    chart
+        .draw_series(LineSeries::new([(first, bound), (last, bound)], BLACK))
+        .map_err(|e| failed(&e))?;
+    if let Some(area) = legend_area {
+        draw_legend(&area, &lines).map_err(|e| failed(&e))?;
+    }
+    root.present().map_err(|e| failed(&e))
+}
+
+/// The legend column: a sample of each line with its label, then the
+/// bound's.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    lines: &[Line],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let style = TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let row = 24;
+    let mut y = 80;
+    let entries = lines
+        .iter()
+        .map(|line| (line.label.as_str(), line.colour, Some(line.pipe)))
+        .chain([("copy bound (memcpy / 2)", BLACK.to_rgba(), None)]);
+    for (label, colour, pipe) in entries {
+        let (x0, x1) = (10, 50);
+        match pipe {
+            Some(true) => {
+                for x in (x0..x1).step_by(16) {
+                    area.draw(&PathElement::new(
+                        [(x, y), (x + 10, y)],
+                        colour.stroke_width(2),
+                    ))?;
+                }
+                area.draw(&TriangleMarker::new((30, y), 5, colour.filled()))?;
+            }
+            Some(false) => {
+                area.draw(&PathElement::new(
+                    [(x0, y), (x1, y)],
+                    colour.stroke_width(3),
+                ))?;
+                area.draw(&Circle::new((30, y), 4, colour.filled()))?;
+            }
+            None => area.draw(&PathElement::new([(x0, y), (x1, y)], colour))?,
+        }
+        area.draw(&Text::new(label.to_owned(), (x1 + 10, y), style.clone()))?;
+        y += row;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::PipeSize;
+    use crate::report::{ChannelPoint, CopyBound, Header};
+    use crate::throughput::Measurement;
+
+    fn report() -> Report {
+        let at = |mb_per_s: f64| {
+            ChannelPoint::new(
+                Measurement {
+                    bytes: (mb_per_s * 1e6) as u64,
+                    messages: 1,
+                    write_calls: 1,
+                    read_calls: 1,
+                    seconds: 1.0,
+                },
+                5000.0,
+            )
+        };
+        let mut points = Vec::new();
+        for (n, ratio) in [(1, 1.0), (8, 0.5)] {
+            for (size, rate) in [(1, 1.0), (4096, 900.0), (65536, 2000.0)] {
+                points.push(Point::new(
+                    size,
+                    n,
+                    n,
+                    Some(at(rate * ratio * 1.2)),
+                    at(rate * ratio),
+                ));
+            }
+        }
+        Report {
+            header: Header {
+                kernel: "6.12.0".into(),
+                cpus: 2,
+                device: Some("/dev/circbuf".into()),
+                capacity: 4096,
+                pipe_size: PipeSize {
+                    requested: 4096,
+                    actual: 4096,
+                },
+                command_line: "bench".into(),
+                duration_s: Some(0.5),
+                bytes_per_point: None,
+                read_size: 65536,
+                latency_gap_s: 0.002,
+            },
+            copy: CopyBound {
+                bandwidths: vec![],
+                bound_mb_s: 5000.0,
+            },
+            points,
+            latency: vec![],
+        }
+    }
+
+    /// A scratch file for one test, removed with its directory on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("bench-{test}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn png(&self) -> PathBuf {
+            self.0.join("plot.png")
+        }
+
+        fn holds_png(&self) -> bool {
+            std::fs::read(self.png()).is_ok_and(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n"))
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn ticks_drop_float_noise() {
+        assert_eq!(format_tick(10000.0), "10000");
+        assert_eq!(format_tick(1.0000000002), "1");
+        assert_eq!(format_tick(0.1), "0.1");
+        assert_eq!(format_tick(0.010000000000000002), "0.01");
+    }
+
+    #[test]
+    fn lines_pair_circbuf_and_pipe_per_ratio() {
+        let lines = lines(&report());
+        let labels: Vec<&str> = lines.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["circbuf 1:1", "pipe 1:1", "circbuf 8:8", "pipe 8:8"]
+        );
+        assert_eq!(
+            lines[1].points,
+            [(1.0, 1.0), (4096.0, 900.0), (65536.0, 2000.0)]
+        );
+        assert_eq!(lines[0].colour, lines[1].colour);
+        assert_ne!(lines[0].colour, lines[2].colour);
+    }
+
+    #[test]
+    fn draws_with_text_when_a_font_is_installed() {
+        let Some(font) = find_font() else {
+            return;
+        };
+        load_font(&font).unwrap();
+        let scratch = Scratch::new("plot-with-text");
+        draw(&report(), &scratch.png(), true).unwrap();
+        assert!(scratch.holds_png());
+    }
+
+    #[test]
+    fn draws_without_text() {
+        let scratch = Scratch::new("plot-without-text");
+        draw(&report(), &scratch.png(), false).unwrap();
+        assert!(scratch.holds_png());
+    }
+
+    #[test]
+    fn nothing_to_plot_is_an_error() {
+        let empty = Report {
+            points: vec![],
+            ..report()
+        };
+        let scratch = Scratch::new("plot-empty");
+        let err = draw(&empty, &scratch.png(), false).unwrap_err();
+        assert!(err.ends_with("no throughput points to plot"), "{err}");
+    }
+}

@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The [`Report`] of a run and its renderings: the header lines and aligned
+//! tables printed on the terminal (rows printed as each point finishes), the
+//! CSV of the throughput points, and JSON of everything.
+//!
+//! Units throughout: MB = 10^6 bytes; ops = messages written; sizes in the
+//! table use binary prefixes (1 KiB = 1024 bytes) as message sizes do.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{Kind, PipeSize};
+use crate::copy::Bandwidth;
+use crate::distribution::Summary;
+use crate::throughput::Measurement;
+
+/// Everything one run measured, as written to `--json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The machine and the settings.
+    pub header: Header,
+    /// memcpy bandwidth and the bound it sets.
+    pub copy: CopyBound,
+    /// One entry per message size and ratio, in the order run.
+    pub points: Vec<Point>,
+    /// One entry per channel measured; empty with `--latency-samples 0`.
+    pub latency: Vec<Latency>,
+}
+
+/// The machine and the settings of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// `uname -r`.
+    pub kernel: String,
+    /// CPUs this process may use.
+    pub cpus: usize,
+    /// The device path; `None` with `--pipe-only`.
+    pub device: Option<String>,
+    /// The device's capacity (with `--pipe-only`, the capacity assumed).
+    pub capacity: usize,
+    /// The pipe's requested and actual size.
+    pub pipe_size: PipeSize,
+    /// How `bench` was invoked.
+    pub command_line: String,
+    /// Seconds writers write per point and channel, if timed.
+    pub duration_s: Option<f64>,
+    /// Bytes written per point and channel, if budgeted.
+    pub bytes_per_point: Option<u64>,
+    /// Bytes each reader asks for per read.
+    pub read_size: usize,
+    /// Seconds the writer waits before each latency sample.
+    pub latency_gap_s: f64,
+}
+
+/// memcpy bandwidths and the bound they set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CopyBound {
+    /// One per copy size.
+    pub bandwidths: Vec<Bandwidth>,
+    /// The best bandwidth over two, in MB/s: the most a channel that copies
+    /// every byte twice can move.
+    pub bound_mb_s: f64,
+}
+
+/// One channel's result at one point, with its rates worked out.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelPoint {
+    /// The raw counts.
+    #[serde(flatten)]
+    pub measurement: Measurement,
+    /// Megabytes per second.
+    pub mb_per_s: f64,
+    /// Messages per second.
+    pub ops_per_s: f64,
+    /// `mb_per_s` over the copy bound.
+    pub bound_fraction: f64,
+}
+
+impl ChannelPoint {
+    /// Works out the rates of `measurement` against `bound_mb_s`.
+    pub fn new(measurement: Measurement, bound_mb_s: f64) -> Self {
+        let mb_per_s = measurement.mb_per_s();
+        ChannelPoint {
+            measurement,
+            mb_per_s,
+            ops_per_s: measurement.ops_per_s(),
+            bound_fraction: mb_per_s / bound_mb_s,
+        }
+    }
+}
+
+/// Both channels at one message size and ratio.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Bytes per message.
+    pub size: usize,
+    /// Writer threads.
+    pub writers: u32,
+    /// Reader threads.
+    pub readers: u32,
+    /// circbuf's result; `None` with `--pipe-only`.
+    pub circbuf: Option<ChannelPoint>,
+    /// The pipe's result.
+    pub pipe: ChannelPoint,
+    /// circbuf's MB/s over the pipe's; `None` with `--pipe-only`.
+    pub circbuf_over_pipe: Option<f64>,
+}
+
+impl Point {
+    /// Puts a point together and works out the ratio between channels.
+    pub fn new(
+        size: usize,
+        writers: u32,
+        readers: u32,
+        circbuf: Option<ChannelPoint>,
+        pipe: ChannelPoint,
+    ) -> Self {
+        Point {
+            size,
+            writers,
+            readers,
+            circbuf_over_pipe: circbuf.map(|c| c.mb_per_s / pipe.mb_per_s),
+            circbuf,
+            pipe,
+        }
+    }
+}
+
+/// One channel's wake-up latency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Which channel.
+    pub channel: Kind,
+    /// The order statistics of the samples.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// How often circbuf's reader slept; `None` on a pipe.
+    pub reader_sleeps: Option<u64>,
+}
+
+/// `size` bytes with the largest binary unit that divides it: `64 B`,
+/// `4 KiB`, `1 MiB`, `1536 B`.
+pub fn format_size(size: usize) -> String {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    if size >= MIB && size.is_multiple_of(MIB) {
+        format!("{} MiB", size / MIB)
+    } else if size >= KIB && size.is_multiple_of(KIB) {
+        format!("{} KiB", size / KIB)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// A rate with three significant digits or more, and no spurious ones.
+pub fn format_rate(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// The header block: machine, device, pipe, command line and units.
+pub fn header_lines(header: &Header) -> Vec<String> {
+    let device = match &header.device {
+        Some(path) => format!("{path}, capacity {}", describe_bytes(header.capacity)),
+        None => format!(
+            "none (--pipe-only), capacity {} assumed",
+            describe_bytes(header.capacity)
+        ),
+    };
+    let budget = match (header.duration_s, header.bytes_per_point) {
+        (_, Some(bytes)) => format!("{} written", describe_bytes(bytes as usize)),
+        (Some(seconds), None) => format!("{seconds} s of writing"),
+        (None, None) => "until stopped".to_owned(),
+    };
+    vec![
+        format!("kernel:      {}", header.kernel),
+        format!("cpus:        {}", header.cpus),
+        format!("device:      {device}"),
+        format!(
+            "pipe size:   {} B (asked for {} B with F_SETPIPE_SZ)",
+            header.pipe_size.actual, header.pipe_size.requested
+        ),
+        format!("command:     {}", header.command_line),
+        format!(
+            "per point:   {budget} per channel, reads of {}; MB = 10^6 bytes, ops = messages",
+            format_size(header.read_size)
+        ),
+    ]
+}
+
+/// `4096 B (4 KiB)`, or just `100 B` when no larger unit divides it.
+fn describe_bytes(bytes: usize) -> String {
+    let short = format_size(bytes);
+    if short.ends_with(" B") {
+        short
+    } else {
+        format!("{bytes} B ({short})")
+    }
+}
+
+/// The copy bound block.
+pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
+    let bandwidths = copy
+        .bandwidths
+        .iter()
+        .map(|b| {
+            format!(
+                "{} copies {} MB/s",
+                format_size(b.size),
+                format_rate(b.mb_per_s)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        format!("memcpy:      {bandwidths}"),
+        format!(
+            "copy bound:  {} MB/s (best memcpy / 2: every byte is copied in and out)",
+            format_rate(copy.bound_mb_s)
+        ),
+    ]
+}
+
+/// The throughput table's columns: title and width.
+const COLUMNS: [(&str, usize); 9] = [
+    ("size", 8),
+    ("w:r", 7),
+    ("circbuf MB/s", 12),
+    ("pipe MB/s", 10),
+    ("circbuf/pipe", 12),
+    ("circbuf ops/s", 13),
+    ("pipe ops/s", 11),
+    ("circbuf %bound", 14),
+    ("pipe %bound", 11),
+];
+
+fn aligned<const N: usize>(cells: [String; N], widths: [usize; N]) -> String {
+    let mut line = String::new();
+    for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        let _ = write!(line, "{cell:>width$}");
+    }
+    line
+}
+
+/// The throughput table's title row.
+pub fn table_header() -> String {
+    aligned(
+        COLUMNS.map(|(title, _)| title.to_owned()),
+        COLUMNS.map(|(_, w)| w),
+    )
+}
+
+/// One throughput table row; circbuf's cells are `-` with `--pipe-only`.
+pub fn table_row(point: &Point) -> String {
+    let missing = || "-".to_owned();
+    let circbuf = point.circbuf.as_ref();
+    aligned(
+        [
+            format_size(point.size),
+            format!("{}:{}", point.writers, point.readers),
+            circbuf.map_or_else(missing, |c| format_rate(c.mb_per_s)),
+            format_rate(point.pipe.mb_per_s),
+            point
+                .circbuf_over_pipe
+                .map_or_else(missing, |r| format!("{r:.2}")),
+            circbuf.map_or_else(missing, |c| format!("{:.0}", c.ops_per_s)),
+            format!("{:.0}", point.pipe.ops_per_s),
+            circbuf.map_or_else(missing, |c| format!("{:.1}%", c.bound_fraction * 100.0)),
+            format!("{:.1}%", point.pipe.bound_fraction * 100.0),
+        ],
+        COLUMNS.map(|(_, w)| w),
+    )
+}
+
+const LATENCY_COLUMNS: [(&str, usize); 6] = [
+    ("latency", 8),
+    ("samples", 7),
+    ("median us", 10),
+    ("p99 us", 10),
+    ("max us", 10),
+    ("reader slept", 12),
+];
+
+/// The latency table: a title row and one row per channel.
+pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
+    let widths = LATENCY_COLUMNS.map(|(_, w)| w);
+    let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
+    let mut lines = vec![aligned(LATENCY_COLUMNS.map(|(t, _)| t.to_owned()), widths)];
+    for entry in latency {
+        lines.push(aligned(
+            [
+                entry.channel.to_string(),
+                entry.summary.samples.to_string(),
+                us(entry.summary.median_ns),
+                us(entry.summary.p99_ns),
+                us(entry.summary.max_ns),
+                entry
+                    .reader_sleeps
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            ],
+            widths,
+        ));
+    }
+    lines
+}
+
+const CSV_HEADER: &str = "size_bytes,writers,readers,\
+circbuf_bytes,circbuf_seconds,circbuf_mb_s,circbuf_ops_s,circbuf_bound_fraction,\
+pipe_bytes,pipe_seconds,pipe_mb_s,pipe_ops_s,pipe_bound_fraction,circbuf_over_pipe";
+
+/// The throughput points as CSV, one line per point with both channels side
+/// by side; circbuf's fields are empty with `--pipe-only`.
+pub fn csv(points: &[Point]) -> String {
+    let channel = |c: Option<&ChannelPoint>| match c {
+        Some(c) => format!(
+            "{},{:.6},{:.3},{:.1},{:.4}",
+            c.measurement.bytes, c.measurement.seconds, c.mb_per_s, c.ops_per_s, c.bound_fraction
+        ),
+        None => ",,,,".to_owned(),
+    };
+    let mut out = format!("{CSV_HEADER}\n");
+    for point in points {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{}",
+            point.size,
+            point.writers,
+            point.readers,
+            channel(point.circbuf.as_ref()),
+            channel(Some(&point.pipe)),
+            point
+                .circbuf_over_pipe
+                .map_or_else(String::new, |r| format!("{r:.4}")),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel_point(bytes: u64, messages: u64, seconds: f64) -> ChannelPoint {
+        ChannelPoint::new(
+            Measurement {
+                bytes,
+                messages,
+                write_calls: messages,
+                read_calls: 7,
+                seconds,
+            },
+            1000.0,
+        )
+    }
+
+    fn points() -> Vec<Point> {
+        vec![
+            Point::new(
+                64,
+                1,
+                1,
+                Some(channel_point(64_000_000, 1_000_000, 0.5)),
+                channel_point(32_000_000, 500_000, 0.5),
+            ),
+            Point::new(65536, 8, 8, None, channel_point(1_310_720_000, 20_000, 2.0)),
+        ]
+    }
+
+    fn header() -> Header {
+        Header {
+            kernel: "6.12.0".into(),
+            cpus: 2,
+            device: Some("/dev/circbuf".into()),
+            capacity: 4096,
+            pipe_size: PipeSize {
+                requested: 4096,
+                actual: 4096,
+            },
+            command_line: "bench --quick".into(),
+            duration_s: Some(0.5),
+            bytes_per_point: None,
+            read_size: 65536,
+            latency_gap_s: 0.002,
+        }
+    }
+
+    #[test]
+    fn sizes_use_the_largest_dividing_unit() {
+        assert_eq!(format_size(1), "1 B");
+        assert_eq!(format_size(1023), "1023 B");
+        assert_eq!(format_size(1024), "1 KiB");
+        assert_eq!(format_size(1536), "1536 B");
+        assert_eq!(format_size(65536), "64 KiB");
+        assert_eq!(format_size(1 << 20), "1 MiB");
+        assert_eq!(format_size(3 << 19), "1536 KiB");
+    }
+
+    #[test]
+    fn rates_keep_three_significant_digits() {
+        assert_eq!(format_rate(1234.56), "1235");
+        assert_eq!(format_rate(12.345), "12.3");
+        assert_eq!(format_rate(1.2345), "1.23");
+        assert_eq!(format_rate(0.0), "0.00");
+    }
+
+    #[test]
+    fn rates_and_ratios_are_worked_out() {
+        let p = &points()[0];
+        let circbuf = p.circbuf.unwrap();
+        assert_eq!(circbuf.mb_per_s, 128.0);
+        assert_eq!(circbuf.ops_per_s, 2_000_000.0);
+        assert_eq!(circbuf.bound_fraction, 0.128);
+        assert_eq!(p.circbuf_over_pipe, Some(2.0));
+        assert_eq!(points()[1].circbuf_over_pipe, None);
+    }
+
+    #[test]
+    fn table_rows_line_up_under_the_header() {
+        let header = table_header();
+        assert_eq!(
+            header,
+            "    size      w:r  circbuf MB/s   pipe MB/s  circbuf/pipe  circbuf ops/s   \
+             pipe ops/s  circbuf %bound  pipe %bound"
+        );
+        let rows: Vec<String> = points().iter().map(table_row).collect();
+        assert_eq!(
+            rows[0],
+            "    64 B      1:1           128        64.0          2.00        2000000      \
+             1000000           12.8%         6.4%"
+        );
+        assert_eq!(
+            rows[1],
+            "  64 KiB      8:8             -         655             -              -        \
+             10000               -        65.5%"
+        );
+        for row in &rows {
+            assert_eq!(row.len(), header.len(), "{row}");
+        }
+    }
+
+    #[test]
+    fn header_names_kernel_cpus_capacity_pipe_and_command() {
+        let lines = header_lines(&header());
+        assert_eq!(
+            lines,
+            [
+                "kernel:      6.12.0",
+                "cpus:        2",
+                "device:      /dev/circbuf, capacity 4096 B (4 KiB)",
+                "pipe size:   4096 B (asked for 4096 B with F_SETPIPE_SZ)",
+                "command:     bench --quick",
+                "per point:   0.5 s of writing per channel, reads of 64 KiB; \
+                 MB = 10^6 bytes, ops = messages",
+            ]
+        );
+        let pipe_only = Header {
+            device: None,
+            capacity: 100,
+            duration_s: None,
+            bytes_per_point: Some(1 << 20),
+            ..header()
+        };
+        let lines = header_lines(&pipe_only);
+        assert_eq!(
+            lines[2],
+            "device:      none (--pipe-only), capacity 100 B assumed"
+        );
+        assert!(lines[5].starts_with("per point:   1048576 B (1 MiB) written per channel"));
+    }
+
+    #[test]
+    fn copy_bound_is_shown_with_its_reason() {
+        let copy = CopyBound {
+            bandwidths: vec![
+                Bandwidth {
+                    size: 65536,
+                    mb_per_s: 12000.4,
+                },
+                Bandwidth {
+                    size: 1 << 20,
+                    mb_per_s: 8000.0,
+                },
+            ],
+            bound_mb_s: 6000.2,
+        };
+        assert_eq!(
+            copy_lines(&copy),
+            [
+                "memcpy:      64 KiB copies 12000 MB/s, 1 MiB copies 8000 MB/s",
+                "copy bound:  6000 MB/s (best memcpy / 2: every byte is copied in and out)",
+            ]
+        );
+    }
+
+    #[test]
+    fn latency_is_shown_in_microseconds() {
+        let summary = Summary {
+            samples: 1000,
+            min_ns: 5000,
+            median_ns: 12_345,
+            p99_ns: 45_600,
+            max_ns: 1_000_000,
+        };
+        let lines = latency_lines(&[
+            Latency {
+                channel: Kind::Circbuf,
+                summary,
+                reader_sleeps: Some(1001),
+            },
+            Latency {
+                channel: Kind::Pipe,
+                summary,
+                reader_sleeps: None,
+            },
+        ]);
+        assert_eq!(
+            lines,
+            [
+                " latency  samples   median us      p99 us      max us  reader slept",
+                " circbuf     1000        12.3        45.6      1000.0          1001",
+                "    pipe     1000        12.3        45.6      1000.0             -",
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_has_a_column_per_field_and_empty_circbuf_cells_without_it() {
+        let text = csv(&points());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let columns = lines[0].split(',').count();
+        assert_eq!(columns, 14);
+        assert_eq!(
+            lines[1],
+            "64,1,1,64000000,0.500000,128.000,2000000.0,0.1280,\
+             32000000,0.500000,64.000,1000000.0,0.0640,2.0000"
+        );
+        assert_eq!(
+            lines[2],
+            "65536,8,8,,,,,,1310720000,2.000000,655.360,10000.0,0.6554,"
+        );
+        for line in &lines {
+            assert_eq!(line.split(',').count(), columns, "{line}");
+        }
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let report = Report {
+            header: header(),
+            copy: CopyBound {
+                bandwidths: vec![Bandwidth {
+                    size: 65536,
+                    mb_per_s: 9000.0,
+                }],
+                bound_mb_s: 4500.0,
+            },
+            points: points(),
+            latency: vec![],
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.contains("\"mb_per_s\":128.0"), "{json}");
+        assert!(json.contains("\"circbuf\":null"), "{json}");
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+    }
+}
