@@ -96,7 +96,13 @@ mod tests {
         let mut r = ring(8);
         put(&mut r, b"abcdefgh");
         let mut first = [0u8; 3];
-        assert_eq!(r.read_with(8, |c| { first.copy_from_slice(&c[..3]); 3 }), 3);
+        assert_eq!(
+            r.read_with(8, |c| {
+                first.copy_from_slice(&c[..3]);
+                3
+            }),
+            3
+        );
         let mut rest = [0u8; 8];
         assert_eq!(take(&mut r, &mut rest), 5);
         assert_eq!(&first, b"abc");
@@ -119,7 +125,10 @@ mod tests {
     #[test]
     fn rules_match_the_documented_semantics() {
         assert!(rules::write_is_atomic(rules::ATOMIC_WRITE_MAX, 1 << 16));
-        assert!(!rules::write_is_atomic(rules::ATOMIC_WRITE_MAX + 1, 1 << 16));
+        assert!(!rules::write_is_atomic(
+            rules::ATOMIC_WRITE_MAX + 1,
+            1 << 16
+        ));
         assert_eq!(rules::write_room(10, 9, true), 0);
         assert_eq!(rules::write_room(10, 9, false), 9);
         assert!(rules::poll_writable(64, 64));
