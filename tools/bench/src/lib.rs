@@ -12,6 +12,7 @@
 //! - [`environment`]: kernel, CPUs and command line for the report header.
 //! - [`report`]: the report itself, as a terminal table, CSV and JSON.
 //! - [`plot`]: throughput against message size as a PNG.
+//! - [`fixtures`]: made-up results for the tests of the last two.
 //!
 //! Every failure is an [`Error`], which also tells whether the run could not
 //! start or went wrong once started, for the exit status.
@@ -20,6 +21,7 @@ pub mod channel;
 pub mod copy;
 pub mod distribution;
 pub mod environment;
+pub mod fixtures;
 pub mod latency;
 pub mod options;
 pub mod plot;

@@ -267,59 +267,7 @@ fn draw_legend<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::PipeSize;
-    use crate::report::{ChannelPoint, CopyBound, Header};
-    use crate::throughput::Measurement;
-
-    fn report() -> Report {
-        let at = |mb_per_s: f64| {
-            ChannelPoint::new(
-                Measurement {
-                    bytes: (mb_per_s * 1e6) as u64,
-                    messages: 1,
-                    write_calls: 1,
-                    read_calls: 1,
-                    seconds: 1.0,
-                },
-                5000.0,
-            )
-        };
-        let mut points = Vec::new();
-        for (n, ratio) in [(1, 1.0), (8, 0.5)] {
-            for (size, rate) in [(1, 1.0), (4096, 900.0), (65536, 2000.0)] {
-                points.push(Point::new(
-                    size,
-                    n,
-                    n,
-                    Some(at(rate * ratio * 1.2)),
-                    at(rate * ratio),
-                ));
-            }
-        }
-        Report {
-            header: Header {
-                kernel: "6.12.0".into(),
-                cpus: 2,
-                device: Some("/dev/circbuf".into()),
-                capacity: 4096,
-                pipe_size: PipeSize {
-                    requested: 4096,
-                    actual: 4096,
-                },
-                command_line: "bench".into(),
-                duration_s: Some(0.5),
-                bytes_per_point: None,
-                read_size: 65536,
-                latency_gap_s: 0.002,
-            },
-            copy: CopyBound {
-                bandwidths: vec![],
-                bound_mb_s: 5000.0,
-            },
-            points,
-            latency: vec![],
-        }
-    }
+    use crate::fixtures::report;
 
     /// A scratch file for one test, removed with its directory on drop.
     struct Scratch(PathBuf);

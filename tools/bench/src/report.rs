@@ -348,19 +348,7 @@ pub fn csv(points: &[Point]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn channel_point(bytes: u64, messages: u64, seconds: f64) -> ChannelPoint {
-        ChannelPoint::new(
-            Measurement {
-                bytes,
-                messages,
-                write_calls: messages,
-                read_calls: 7,
-                seconds,
-            },
-            1000.0,
-        )
-    }
+    use crate::fixtures::{channel_point, header};
 
     fn points() -> Vec<Point> {
         vec![
@@ -373,24 +361,6 @@ mod tests {
             ),
             Point::new(65536, 8, 8, None, channel_point(1_310_720_000, 20_000, 2.0)),
         ]
-    }
-
-    fn header() -> Header {
-        Header {
-            kernel: "6.12.0".into(),
-            cpus: 2,
-            device: Some("/dev/circbuf".into()),
-            capacity: 4096,
-            pipe_size: PipeSize {
-                requested: 4096,
-                actual: 4096,
-            },
-            command_line: "bench --quick".into(),
-            duration_s: Some(0.5),
-            bytes_per_point: None,
-            read_size: 65536,
-            latency_gap_s: 0.002,
-        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use rustix::fs::{mknodat, FileType, Mode, CWD};
+use circbuf::testing::{assert_reports_missing_device, assert_reports_not_circbuf, fifo};
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Output {
@@ -163,32 +163,15 @@ fn missing_device_cannot_start_and_suggests_loading_the_module() {
     let out = bench(&["--device", "/nonexistent/circbuf", "--quick"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "bench: /nonexistent/circbuf: open: No such file or directory \
-         (is the circbuf module loaded?)\n"
-    );
+    assert_reports_missing_device(&out.stderr, "bench", "/nonexistent/circbuf");
 }
 
 #[test]
 fn a_file_that_is_not_circbuf_is_named_as_such() {
-    let dir = scratch("bench-fifo");
-    let fifo = dir.join("not-circbuf");
-    mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+    let fifo = fifo(&scratch("bench-fifo"), "not-circbuf");
     let out = bench(&["--device", fifo.to_str().unwrap(), "--quick"]);
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with(&format!(
-            "bench: {}: ioctl(CIRCBUF_GET_STATS): ",
-            fifo.display()
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.trim_end().ends_with("(is this a circbuf device?)"),
-        "{stderr}"
-    );
+    assert_reports_not_circbuf(&out.stderr, "bench", &fifo);
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! [`Stats`] layout and the ioctl numbers) and a safe [`Device`] handle that
 //! wraps open, read, write, `O_NONBLOCK`, `FIONREAD` and the circbuf ioctls.
 //! Every failure is an [`Error`] naming the device path, the operation and
-//! the errno, so tools can print it as is.
+//! the errno, so tools can print it as is. [`testing`] holds what the tools
+//! that test the device share.
 //!
 //! ```no_run
 //! use circbuf::{Device, OpenOptions};
@@ -18,6 +19,7 @@
 
 mod device;
 mod error;
+pub mod testing;
 mod uapi;
 
 pub use device::{Device, OpenOptions};

@@ -7,16 +7,13 @@
 use std::path::PathBuf;
 
 use circbuf::{Device, OpenOptions, Operation};
-use rustix::fs::{mknodat, FileType, Mode, CWD};
 use rustix::io::Errno;
 
 fn fifo(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("circbuf-device");
-    std::fs::create_dir_all(&dir).expect("create the test directory");
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    mknodat(CWD, &path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).expect("mkfifo");
-    path
+    circbuf::testing::fifo(
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("circbuf-device"),
+        name,
+    )
 }
 
 fn rw_nonblocking() -> OpenOptions {

@@ -13,9 +13,8 @@ use rustix::fs::{fcntl_getfl, fcntl_setfl, open, seek, Mode, OFlags, SeekFrom};
 use rustix::io::{pread, preadv2, pwrite, pwritev2, readv, writev, Errno, ReadWriteFlags};
 
 use crate::expect::STATS_SIZE;
-use crate::op::{Access, Buffer, Op, Positioned, Reply, Via};
+use crate::op::{payload, Access, Buffer, Op, Positioned, Reply, Via};
 use crate::raw::{self, Arg, Filler, Guarded, Target};
-use crate::rng::payload;
 use crate::watchdog;
 
 /// The events asked for in every poll: every one a file can be polled for,

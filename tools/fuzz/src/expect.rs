@@ -11,8 +11,7 @@
 use rustix::io::Errno;
 
 use crate::model::{Model, Plan};
-use crate::op::{Buffer, Op, Reply, Via};
-use crate::rng::payload;
+use crate::op::{payload, Buffer, Op, Reply, Via};
 
 /// The size of `struct circbuf_stats`.
 pub const STATS_SIZE: usize = std::mem::size_of::<circbuf::Stats>();

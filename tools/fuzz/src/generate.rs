@@ -11,9 +11,10 @@
 //! would sleep is turned into one that cannot: a blocking write shrinks to
 //! the free room, or the call is made with `RWF_NOWAIT`.
 
+use circbuf::testing::Rng;
+
 use crate::model::{Model, Plan};
 use crate::op::{Access, Buffer, Op, Positioned, Via};
-use crate::rng::Rng;
 use crate::rules::ATOMIC_WRITE_MAX;
 
 /// The ioctl type ("magic") of circbuf; unknown commands are drawn under

@@ -23,7 +23,6 @@ pub mod model;
 pub mod op;
 pub mod protocol;
 pub mod raw;
-pub mod rng;
 pub mod run;
 pub mod watchdog;
 pub mod worker;

@@ -9,8 +9,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use circbuf::testing::seed_from_clock;
 use clap::Parser;
 
 use circbuf_fuzz::run::{run, Config, RunError};
@@ -68,13 +68,6 @@ struct Cli {
     serve: bool,
 }
 
-fn clock_seed() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    now.as_secs() ^ u64::from(now.subsec_nanos()) ^ u64::from(std::process::id()) << 32
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.serve {
@@ -87,7 +80,7 @@ fn main() -> ExitCode {
         };
     }
 
-    let seed = cli.seed.unwrap_or_else(clock_seed);
+    let seed = cli.seed.unwrap_or_else(seed_from_clock);
     println!("fuzz: seed {seed}");
     let config = Config {
         device: cli.device,

@@ -2,10 +2,11 @@
 
 //! The fuzzer's vocabulary: the operations it issues on open files of the
 //! device ([`Op`]) and the replies it gets back ([`Reply`]), with the text
-//! used to report them.
+//! used to report them, and the bytes a write sends ([`payload`]).
 
 use std::fmt;
 
+use circbuf::testing::Rng;
 use circbuf::Stats;
 use rustix::event::PollFlags;
 use rustix::io::Errno;
@@ -171,7 +172,7 @@ pub enum Op {
         /// The system call and buffer used.
         via: Via,
     },
-    /// Writes `len` bytes of `rng::payload(data_seed, len)`.
+    /// Writes `len` bytes of [`payload(data_seed, len)`](payload).
     Write {
         /// The file.
         slot: usize,
@@ -220,6 +221,15 @@ pub enum Op {
         /// Which of the three calls.
         call: Positioned,
     },
+}
+
+/// The `len` bytes a write with `seed` sends. Workers regenerate them from
+/// the seed instead of receiving them, and any prefix of a payload is the
+/// shorter payload of the same seed, which is what a partial write stores.
+pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    Rng::new(seed).fill(&mut out);
+    out
 }
 
 /// The calls that need a file position.
@@ -532,5 +542,22 @@ mod tests {
         assert_eq!(Buffer::Tail { accessible: 5 }.accessible(3), 3);
         assert_eq!(Buffer::Kernel.accessible(3), 0);
         assert_eq!(write(Buffer::Valid).kind(), Kind::Write);
+    }
+
+    #[test]
+    fn payloads_are_pinned_and_prefixes_agree() {
+        // Seeds printed by earlier runs must send the same bytes.
+        assert_eq!(
+            payload(99, 20),
+            [
+                227, 107, 71, 76, 54, 169, 243, 66, 164, 105, 157, 135, 24, 185, 26, 8, 251, 210,
+                65, 240
+            ]
+        );
+        let long = payload(99, 1000);
+        for len in [0, 1, 7, 8, 9, 999] {
+            assert_eq!(payload(99, len), long[..len]);
+        }
+        assert_ne!(payload(99, 64), payload(100, 64));
     }
 }

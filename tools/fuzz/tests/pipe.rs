@@ -11,10 +11,10 @@
 
 use std::os::fd::AsFd;
 
+use circbuf::testing::Rng;
 use circbuf::Stats;
 use circbuf_fuzz::model::{Model, Plan};
-use circbuf_fuzz::op::Access;
-use circbuf_fuzz::rng::{payload, Rng};
+use circbuf_fuzz::op::{payload, Access};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::{ioctl_fionread, read, write, Errno};
 use rustix::pipe::{pipe_with, PipeFlags};
@@ -22,6 +22,21 @@ use rustix::pipe::{pipe_with, PipeFlags};
 const CAPACITY: u64 = 4096;
 const WRITER: usize = 0;
 const READER: usize = 1;
+
+/// A model of a device of the pipe's size with the writer, then the
+/// reader, open without blocking, as the pipe's two ends are.
+fn open_model() -> Model {
+    let mut model = Model::new(
+        Stats {
+            capacity: CAPACITY,
+            ..Stats::default()
+        },
+        2,
+    );
+    model.open(WRITER, Access::Write, true);
+    model.open(READER, Access::Read, true);
+    model
+}
 
 fn reader_events(fd: impl AsFd) -> PollFlags {
     let mut fds = [PollFd::new(&fd, PollFlags::IN | PollFlags::RDNORM)];
@@ -38,15 +53,7 @@ fn model_agrees_with_a_pipe_where_their_semantics_coincide() {
     for seed in 0..20 {
         let (pipe_r, pipe_w) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC).expect("pipe");
         let mut pipe_w = Some(pipe_w);
-        let mut model = Model::new(
-            Stats {
-                capacity: CAPACITY,
-                ..Stats::default()
-            },
-            2,
-        );
-        model.open(WRITER, Access::Write, true);
-        model.open(READER, Access::Read, true);
+        let mut model = open_model();
         let mut rng = Rng::new(seed);
 
         for step in 0..2_000 {
@@ -107,15 +114,7 @@ fn model_agrees_with_a_pipe_where_their_semantics_coincide() {
 #[test]
 fn empty_pipe_and_model_both_refuse_a_nonblocking_read_while_a_writer_is_open() {
     let (pipe_r, _pipe_w) = pipe_with(PipeFlags::NONBLOCK).expect("pipe");
-    let mut model = Model::new(
-        Stats {
-            capacity: CAPACITY,
-            ..Stats::default()
-        },
-        2,
-    );
-    model.open(WRITER, Access::Write, true);
-    model.open(READER, Access::Read, true);
+    let model = open_model();
     assert_eq!(read(&pipe_r, &mut [0; 8]), Err(Errno::AGAIN));
     assert_eq!(model.read_plan(READER, 8, false), Plan::Fail(Errno::AGAIN));
     assert_eq!(reader_events(&pipe_r), PollFlags::empty());

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use rustix::fs::{mknodat, FileType, Mode, CWD};
+use circbuf::testing::{assert_reports_missing_device, assert_reports_not_circbuf, fifo};
 
 fn query_stats(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_query_stats"))
@@ -23,36 +23,17 @@ fn missing_device_exits_non_zero_and_suggests_loading_the_module() {
         let out = query_stats(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "query_stats: /nonexistent/circbuf: open: No such file or directory \
-             (is the circbuf module loaded?)\n"
-        );
+        assert_reports_missing_device(&out.stderr, "query_stats", "/nonexistent/circbuf");
     }
 }
 
 #[test]
 fn a_file_that_is_not_circbuf_is_named_as_such() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("query-stats");
-    std::fs::create_dir_all(&dir).unwrap();
-    let fifo = dir.join("not-circbuf");
-    let _ = std::fs::remove_file(&fifo);
-    mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
-
+    let fifo = fifo(&dir, "not-circbuf");
     let out = query_stats(&[fifo.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with(&format!(
-            "query_stats: {}: ioctl(CIRCBUF_GET_STATS): ",
-            fifo.display()
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.trim_end().ends_with("(is this a circbuf device?)"),
-        "{stderr}"
-    );
+    assert_reports_not_circbuf(&out.stderr, "query_stats", &fifo);
 }
 
 #[test]

@@ -111,7 +111,7 @@ mod tests {
     use super::*;
     use crate::ledger::ReaderLedger;
     use crate::record::RecordId;
-    use crate::verdict::Violation;
+    use crate::verdict::{counters, Violation};
 
     fn writer(id: u32, records: u64) -> Report {
         let mut r = Report::new(Role::Writer, id);
@@ -134,16 +134,6 @@ mod tests {
         r
     }
 
-    fn device(reads: u64, writes: u64, bytes_read: u64, bytes_written: u64) -> Stats {
-        Stats {
-            reads,
-            writes,
-            bytes_read,
-            bytes_written,
-            ..Stats::default()
-        }
-    }
-
     #[test]
     fn a_clean_run_passes() {
         let reports = [
@@ -157,7 +147,7 @@ mod tests {
             2,
             &reports,
             &Stats::default(),
-            &device(5, 5, 320, 320),
+            &counters(5, 5, 320, 320),
         );
         assert!(v.is_empty(), "{:?}", v.kept());
         assert_eq!(totals.bytes_read, 320);
@@ -172,7 +162,7 @@ mod tests {
             1,
             &reports,
             &Stats::default(),
-            &device(2, 3, 128, 192),
+            &counters(2, 3, 128, 192),
         );
         assert_eq!(
             v.kept()[0],
@@ -196,7 +186,7 @@ mod tests {
             1,
             &reports,
             &Stats::default(),
-            &device(1, 1, 64, 128),
+            &counters(1, 1, 64, 128),
         );
         assert_eq!(v.total(), 1);
         assert!(v.kept()[0]

@@ -313,7 +313,7 @@ pub fn reconcile(written: &[u64], received: &[Received]) -> Violations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use circbuf::testing::Rng;
 
     fn id(writer: u32, seq: u64) -> RecordId {
         RecordId { writer, seq }
@@ -336,11 +336,11 @@ mod tests {
         let mut rng = Rng::new(3);
         for _ in 0..50 {
             let mut seqs = Vec::new();
-            let mut next = rng.range(0, 5);
+            let mut next = rng.range_u64(0, 5);
             for _ in 0..rng.range(0, 300) {
                 seqs.push(next);
                 next += if rng.range(0, 3) == 0 {
-                    rng.range(2, 1000)
+                    rng.range_u64(2, 1000)
                 } else {
                     1
                 };

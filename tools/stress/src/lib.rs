@@ -8,7 +8,8 @@
 //! - [`worker`]: the reader and writer loops;
 //! - [`launch`]: running them as threads or child processes;
 //! - [`supervise`]: watchdog and progress line;
-//! - [`rng`]: the seeded randomness everything derives from.
+//! - [`rng`]: the seeds, derived from the run's one seed, that all data and
+//!   sizes are drawn from.
 
 pub mod assess;
 pub mod launch;

@@ -15,17 +15,17 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use circbuf::testing::seed_from_clock;
 use circbuf::{Device, OpenOptions, Stats, ATOMIC_WRITE_MAX};
 use clap::{CommandFactory, Parser};
 
 use stress::assess::{assess, Summary};
 use stress::launch::{self, Launcher, Plan, WORKER_COMMAND};
 use stress::record::HEADER_SIZE;
-use stress::rng;
 use stress::supervise::{supervise, Registry, Watch};
-use stress::verdict::Violations;
+use stress::verdict::{Totals, Violations};
 use stress::worker::Mode;
 
 const DEFAULT_RECORD_SIZE: usize = 64;
@@ -170,13 +170,6 @@ fn check_idle(device: &Path, stats: &Stats) -> Result<Option<String>, String> {
     }))
 }
 
-fn random_seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    rng::mix(nanos ^ (u64::from(std::process::id()) << 40))
-}
-
 fn print_violations(violations: &Violations) {
     for v in violations.kept() {
         eprintln!("stress: violation: {v}");
@@ -204,7 +197,7 @@ fn execute(cli: &Cli) -> Result<bool, String> {
         )?),
         Mode::Stream => None,
     };
-    let seed = cli.seed.unwrap_or_else(random_seed);
+    let seed = cli.seed.unwrap_or_else(seed_from_clock);
     let plan = Plan {
         device: cli.device.clone(),
         mode: cli.mode,
@@ -240,13 +233,12 @@ fn execute(cli: &Cli) -> Result<bool, String> {
     let on_timeout = {
         let summary = summary.clone();
         Box::new(move |now: Option<&Stats>| {
-            let now = now.copied().unwrap_or(before);
-            let delta = |f: fn(&Stats) -> u64| f(&now).wrapping_sub(f(&before));
+            let moved = Totals::moved(&before, now.unwrap_or(&before));
             println!(
                 "{}",
                 Summary {
-                    bytes: delta(|s| s.bytes_read),
-                    ops: delta(|s| s.reads) + delta(|s| s.writes),
+                    bytes: moved.bytes_read,
+                    ops: moved.reads + moved.writes,
                     elapsed: started.elapsed(),
                     ..summary
                 }

@@ -18,9 +18,10 @@
 
 use std::fmt;
 
+use circbuf::testing::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::rng::{derive, Purpose, Rng};
+use crate::rng::{derive, Purpose};
 
 /// Marks the start of every record; a misaligned read lands on it only by
 /// accident, and then the length and checksum still have to agree.

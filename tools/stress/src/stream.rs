@@ -3,7 +3,9 @@
 //! can be generated from any offset, the checker that compares what a
 //! reader got against it, and the random read and write sizes.
 
-use crate::rng::{derive, mix, Purpose, Rng};
+use circbuf::testing::{mix, Rng};
+
+use crate::rng::{derive, Purpose};
 use crate::verdict::Violation;
 
 /// The bytes of the stream for `seed` at `offset..offset + out.len()`.
@@ -103,10 +105,10 @@ pub fn max_size(capacity: usize) -> usize {
 
 fn next_size(rng: &mut Rng, capacity: usize, over: u64) -> usize {
     let capacity = capacity.max(1) as u64;
-    let size = match rng.range(0, 9) {
-        0..=3 => rng.range(1, capacity.min(64)),
-        4..=7 => rng.range(1, capacity),
-        _ => rng.range(capacity + 1, capacity * over),
+    let size = match rng.range_u64(0, 9) {
+        0..=3 => rng.range_u64(1, capacity.min(64)),
+        4..=7 => rng.range_u64(1, capacity),
+        _ => rng.range_u64(capacity + 1, capacity * over),
     };
     size as usize
 }
@@ -143,7 +145,7 @@ mod tests {
         let mut rng = Rng::new(2);
         let mut at = 0;
         while at < data.len() {
-            let n = (rng.range(1, 97) as usize).min(data.len() - at);
+            let n = rng.range(1, 97).min(data.len() - at);
             checker.feed(&data[at..at + n]);
             at += n;
         }

@@ -243,6 +243,33 @@ pub struct Totals {
     pub bytes_read: u64,
 }
 
+impl Totals {
+    /// What the device's own counters say was done between `before` and
+    /// `after`; the counters are free-running, so the differences wrap.
+    pub fn moved(before: &Stats, after: &Stats) -> Totals {
+        let delta = |f: fn(&Stats) -> u64| f(after).wrapping_sub(f(before));
+        Totals {
+            writes: delta(|s| s.writes),
+            bytes_written: delta(|s| s.bytes_written),
+            reads: delta(|s| s.reads),
+            bytes_read: delta(|s| s.bytes_read),
+        }
+    }
+}
+
+/// Device counters in which only the four that [`Totals`] mirrors are set,
+/// for the tests of the accounting.
+#[cfg(test)]
+pub(crate) fn counters(reads: u64, writes: u64, bytes_read: u64, bytes_written: u64) -> Stats {
+    Stats {
+        reads,
+        writes,
+        bytes_read,
+        bytes_written,
+        ..Stats::default()
+    }
+}
+
 /// Checks that the readers received exactly the bytes the writers sent and
 /// that the device's counters moved by exactly what the workers did.
 pub fn check_totals(totals: &Totals, before: &Stats, after: &Stats) -> Violations {
@@ -259,24 +286,21 @@ pub fn check_totals(totals: &Totals, before: &Stats, after: &Stats) -> Violation
         ("bytes read by the readers", totals.bytes_read),
         ("bytes written by the writers", totals.bytes_written),
     );
-    let delta = |f: fn(&Stats) -> u64| f(after).wrapping_sub(f(before));
+    let device = Totals::moved(before, after);
     equal(
-        (
-            "the device's bytes_written delta",
-            delta(|s| s.bytes_written),
-        ),
+        ("the device's bytes_written delta", device.bytes_written),
         ("bytes written by the writers", totals.bytes_written),
     );
     equal(
-        ("the device's bytes_read delta", delta(|s| s.bytes_read)),
+        ("the device's bytes_read delta", device.bytes_read),
         ("bytes read by the readers", totals.bytes_read),
     );
     equal(
-        ("the device's writes delta", delta(|s| s.writes)),
+        ("the device's writes delta", device.writes),
         ("write calls that stored data", totals.writes),
     );
     equal(
-        ("the device's reads delta", delta(|s| s.reads)),
+        ("the device's reads delta", device.reads),
         ("read calls that returned data", totals.reads),
     );
     violations
@@ -312,16 +336,6 @@ mod tests {
         assert_eq!(all.kept().len(), Violations::KEEP);
     }
 
-    fn stats(reads: u64, writes: u64, bytes_read: u64, bytes_written: u64) -> Stats {
-        Stats {
-            reads,
-            writes,
-            bytes_read,
-            bytes_written,
-            ..Stats::default()
-        }
-    }
-
     #[test]
     fn matching_totals_pass() {
         let totals = Totals {
@@ -330,8 +344,8 @@ mod tests {
             reads: 10,
             bytes_read: 640,
         };
-        let before = stats(5, 6, 100, 200);
-        let after = stats(15, 16, 740, 840);
+        let before = counters(5, 6, 100, 200);
+        let after = counters(15, 16, 740, 840);
         assert!(check_totals(&totals, &before, &after).is_empty());
     }
 
@@ -343,8 +357,8 @@ mod tests {
             reads: 9,
             bytes_read: 576,
         };
-        let before = stats(0, 0, 0, 0);
-        let after = stats(10, 11, 640, 640);
+        let before = counters(0, 0, 0, 0);
+        let after = counters(10, 11, 640, 640);
         let v = check_totals(&totals, &before, &after);
         let text: Vec<String> = v.kept().iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -366,8 +380,8 @@ mod tests {
             reads: 1,
             bytes_read: 10,
         };
-        let before = stats(u64::MAX, u64::MAX, u64::MAX - 4, u64::MAX - 4);
-        let after = stats(0, 0, 5, 5);
+        let before = counters(u64::MAX, u64::MAX, u64::MAX - 4, u64::MAX - 4);
+        let after = counters(0, 0, 5, 5);
         assert!(check_totals(&totals, &before, &after).is_empty());
     }
 

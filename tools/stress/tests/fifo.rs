@@ -6,12 +6,12 @@
 //! bytes injected behind the workers' backs must fail.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::thread;
 use std::time::Duration;
 
+use circbuf::testing::{assert_reports_missing_device, assert_reports_not_circbuf};
 use circbuf::{Device, OpenOptions};
-use rustix::fs::{mknodat, FileType, Mode as FileMode, CWD};
 use stress::assess::assess_reports;
 use stress::launch::{launch, Launcher, Plan};
 use stress::record::{encode, RecordId};
@@ -20,19 +20,10 @@ use stress::verdict::Violation;
 use stress::worker::{Mode, Role};
 
 fn fifo(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stress-fifo");
-    std::fs::create_dir_all(&dir).expect("create the test directory");
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    mknodat(
-        CWD,
-        &path,
-        FileType::Fifo,
-        FileMode::from_raw_mode(0o600),
-        0,
+    circbuf::testing::fifo(
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stress-fifo"),
+        name,
     )
-    .expect("mkfifo");
-    path
 }
 
 fn plan(device: PathBuf, mode: Mode, writers: u32, readers: u32) -> Plan {
@@ -46,6 +37,14 @@ fn plan(device: PathBuf, mode: Mode, writers: u32, readers: u32) -> Plan {
         capacity: 4096,
         seed: 1234,
     }
+}
+
+/// Runs the `stress` binary itself, for what users see.
+fn stress(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stress"))
+        .args(args)
+        .output()
+        .expect("run stress")
 }
 
 fn processes() -> Launcher {
@@ -184,37 +183,22 @@ fn a_missing_device_fails_the_launch_cleanly() {
 
 #[test]
 fn the_binary_explains_a_missing_device() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stress"))
-        .args(["/nonexistent/circbuf", "--duration=1"])
-        .output()
-        .expect("run stress");
+    let out = stress(&["/nonexistent/circbuf", "--duration=1"]);
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        stderr.trim_end(),
-        "stress: /nonexistent/circbuf: open: No such file or directory (is the circbuf module loaded?)"
-    );
+    assert_reports_missing_device(&out.stderr, "stress", "/nonexistent/circbuf");
 }
 
 #[test]
 fn the_binary_refuses_a_file_that_is_not_circbuf() {
     let path = fifo("not-circbuf");
-    let out = Command::new(env!("CARGO_BIN_EXE_stress"))
-        .arg(&path)
-        .output()
-        .expect("run stress");
+    let out = stress(&[path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ioctl(CIRCBUF_GET_STATS)"), "{stderr}");
-    assert!(stderr.contains("is this a circbuf device?"), "{stderr}");
+    assert_reports_not_circbuf(&out.stderr, "stress", &path);
 }
 
 #[test]
 fn the_binary_rejects_stream_mode_with_many_workers() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stress"))
-        .args(["--mode=stream", "--writers=2"])
-        .output()
-        .expect("run stress");
+    let out = stress(&["--mode=stream", "--writers=2"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("exactly one writer and one reader"));
 }
