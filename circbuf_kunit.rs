@@ -42,17 +42,22 @@ mod tests {
     fn put(ring: &mut RingBuf<KVVec<u8>>, data: &[u8]) -> usize {
         let mut at = 0;
         ring.write_with(data.len(), |chunk| {
-            chunk.copy_from_slice(&data[at..at + chunk.len()]);
+            for (dst, src) in chunk.iter_mut().zip(data.iter().skip(at)) {
+                *dst = *src;
+            }
             at += chunk.len();
             chunk.len()
         })
     }
 
-    /// Reads up to `max` bytes into `out`; returns how many.
+    /// Reads up to `out.len()` bytes into `out`; returns how many.
     fn take(ring: &mut RingBuf<KVVec<u8>>, out: &mut [u8]) -> usize {
         let mut at = 0;
-        ring.read_with(out.len(), |chunk| {
-            out[at..at + chunk.len()].copy_from_slice(chunk);
+        let max = out.len();
+        ring.read_with(max, |chunk| {
+            for (dst, src) in out.iter_mut().skip(at).zip(chunk) {
+                *dst = *src;
+            }
             at += chunk.len();
             chunk.len()
         })
@@ -107,6 +112,20 @@ mod tests {
         assert_eq!(take(&mut r, &mut rest), 5);
         assert_eq!(&first, b"abc");
         assert_eq!(&rest[..5], b"defgh");
+    }
+
+    #[test]
+    fn length_free_space_and_clear_agree() {
+        let mut r = ring(10);
+        assert_eq!(put(&mut r, b"abcd"), 4);
+        assert_eq!(r.len(), 4);
+        assert_eq!(r.free(), 6);
+        assert_eq!(r.capacity(), 10);
+        r.clear();
+        assert!(r.is_empty());
+        assert_eq!(r.free(), 10);
+        let mut out = [0u8; 4];
+        assert_eq!(take(&mut r, &mut out), 0);
     }
 
     #[test]

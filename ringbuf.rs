@@ -67,6 +67,17 @@ impl<B: DerefMut<Target = [u8]>> RingBuf<B> {
         self.len = 0;
     }
 
+    /// Folds an index below twice the capacity back into the storage. No
+    /// division: indices only ever run past the end by less than one lap.
+    fn wrap(&self, index: usize) -> usize {
+        let cap = self.capacity();
+        if index >= cap {
+            index - cap
+        } else {
+            index
+        }
+    }
+
     /// Moves up to `max` bytes out of the ring, oldest first, through `copy`.
     ///
     /// `copy` receives at most two contiguous chunks (before and after the
@@ -80,7 +91,7 @@ impl<B: DerefMut<Target = [u8]>> RingBuf<B> {
             let contiguous = self.len.min(cap - self.head).min(max - done);
             let chunk = &self.storage[self.head..self.head + contiguous];
             let taken = copy(chunk).min(contiguous);
-            self.head = (self.head + taken) % cap;
+            self.head = self.wrap(self.head + taken);
             self.len -= taken;
             done += taken;
             if taken < contiguous {
@@ -104,7 +115,7 @@ impl<B: DerefMut<Target = [u8]>> RingBuf<B> {
         let mut done = 0;
         while done < max && self.free() > 0 {
             let cap = self.capacity();
-            let tail = (self.head + self.len) % cap;
+            let tail = self.wrap(self.head + self.len);
             let contiguous = self.free().min(cap - tail).min(max - done);
             let chunk = &mut self.storage[tail..tail + contiguous];
             let filled = fill(chunk).min(contiguous);
