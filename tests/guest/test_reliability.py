@@ -82,30 +82,51 @@ def test_fault_injection_knobs_match_the_kernel():
     assert FAULT_KNOBS == (os.environ.get("CIRCBUF_KERNEL") == "debug")
 
 
+SEGMENTS = (3000, 4000, 100, 5288)
+
+
+def _place_head(fd, offset):
+    """Moves the ring's read position to `offset`, so the next I/O wraps."""
+    filler = b"\0" * offset
+    while filler:
+        n = os.write(fd, filler)
+        _drain(fd)
+        filler = filler[n:]
+
+
 def test_write_with_failing_copy_at_every_point():
     if not FAULT_KNOBS:
         raise Skip("needs the debug kernel's fault injection")
     _quiet_fault_injection()
     reload_module(buffer_size=65536)
     fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
-    data = bytes(random.Random(SEED).randrange(256) for _ in range(3 * 4096 + 100))
-    buf = ctypes.create_string_buffer(data, len(data))
+    rng = random.Random(SEED)
+    data = bytes(rng.randrange(256) for _ in range(sum(SEGMENTS)))
+    segments, at = [], 0
+    for size in SEGMENTS:
+        segments.append(data[at:at + size])
+        at += size
     written_total = 0
     nth = 1
     while True:
-        (n, err), reached = _with_fail_nth(nth, lambda: c_call(libc.write, fd, buf, len(data)))
-        if n < 0:
-            assert err == errno.EFAULT and reached, (nth, n, err)
-            n = 0
+        # A vectored write across the wrap point: several copies, each an
+        # injection point, plus the import of the iovec array itself.
+        _place_head(fd, 65536 - 6000)
+        before = stats()["bytes_written"]
+        try:
+            n, reached = _with_fail_nth(nth, lambda: os.writev(fd, segments))
+        except OSError as e:
+            assert e.errno == errno.EFAULT, (nth, e)
+            n, reached = 0, True
         written_total += n
         assert _drain(fd) == data[:n], f"fail-nth={nth}: stored bytes differ from the first {n}"
-        assert stats()["bytes_written"] == written_total
+        assert stats()["bytes_written"] - before == n
         if not reached:
             assert n == len(data)
             break
         assert n < len(data), f"fail-nth={nth} injected a fault but the write completed"
         nth += 1
-    assert nth > 1, "no injection point was ever reached"
+    assert nth > 2, "fewer than two injection points were reached"
     print(f"  write: failed the copy at each of {nth - 1} injection points, "
           f"{written_total} bytes stored in all, none lost or duplicated")
     os.close(fd)
@@ -117,22 +138,24 @@ def test_read_with_failing_copy_at_every_point():
     _quiet_fault_injection()
     reload_module(buffer_size=65536)
     fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
-    data = bytes(random.Random(SEED + 1).randrange(256) for _ in range(3 * 4096 + 100))
-    out = ctypes.create_string_buffer(len(data))
+    data = bytes(random.Random(SEED + 1).randrange(256) for _ in range(sum(SEGMENTS)))
     nth = 1
     while True:
+        _place_head(fd, 65536 - 6000)
         assert os.write(fd, data) == len(data)
-        (n, err), reached = _with_fail_nth(nth, lambda: c_call(libc.read, fd, out, len(data)))
-        if n < 0:
-            assert err == errno.EFAULT and reached, (nth, n, err)
-            n = 0
-        assert out.raw[:n] == data[:n], f"fail-nth={nth}: delivered bytes differ"
+        buffers = [bytearray(size) for size in SEGMENTS]
+        try:
+            n, reached = _with_fail_nth(nth, lambda: os.readv(fd, buffers))
+        except OSError as e:
+            assert e.errno == errno.EFAULT, (nth, e)
+            n, reached = 0, True
+        assert b"".join(buffers)[:n] == data[:n], f"fail-nth={nth}: delivered bytes differ"
         assert _drain(fd) == data[n:], f"fail-nth={nth}: undelivered bytes lost or duplicated"
         if not reached:
             assert n == len(data)
             break
         nth += 1
-    assert nth > 1
+    assert nth > 2
     print(f"  read: failed the copy at each of {nth - 1} injection points, nothing lost")
     os.close(fd)
 
