@@ -202,6 +202,34 @@ def test_module_load_with_failing_allocation_at_every_point():
     assert stats()["capacity"] == 100000
 
 
+def test_open_with_failing_allocation_at_every_point():
+    if not FAULT_KNOBS:
+        raise Skip("needs the debug kernel's fault injection")
+    _quiet_fault_injection()
+    nth = 1
+    failures = 0
+    while True:
+        before = stats()
+        try:
+            fd, reached = _with_fail_nth(nth, lambda: os.open(DEV, os.O_RDWR))
+        except OSError as e:
+            assert e.errno in (errno.ENOMEM, errno.ENFILE), (nth, e)
+            failures += 1
+            after = stats()
+            assert (after["readers"], after["writers"]) == (before["readers"], before["writers"])
+            nth += 1
+            continue
+        os.close(fd)
+        if not reached:
+            break
+        nth += 1
+    assert failures > 0, "no allocation of open() was failed"
+    fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
+    assert os.write(fd, b"ok") == 2 and os.read(fd, 2) == b"ok"
+    os.close(fd)
+    print(f"  open: walked {nth - 1} injection points, {failures} opens failed with ENOMEM")
+
+
 def test_hostile_buffers_and_counts():
     reload_module(buffer_size=4096)
     fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)

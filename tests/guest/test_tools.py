@@ -236,6 +236,21 @@ def test_stress_with_processes_agrees_with_the_device_counters():
     assert after["writers"] == 0, after
 
 
+def test_stress_4_to_4_for_30_seconds_on_the_debug_kernel():
+    """The long run under KASAN, lockdep and kmemleak; the runner fails the
+    whole run on any kernel report. Elsewhere the short runs above do."""
+    from cbtest import Skip
+
+    if os.environ.get("CIRCBUF_KERNEL") != "debug":
+        raise Skip("the 30 s run is for the debug kernel")
+    _reload(4096)
+    try:
+        summary = _stress("--writers=4", "--readers=4", "--record-size=64", duration=30)
+        print("  " + summary)
+    finally:
+        _restore()
+
+
 def test_stress_stream():
     for buffer_size in (4096, 64):
         _reload(buffer_size)
