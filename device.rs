@@ -6,10 +6,14 @@
 //!
 //! Wake-up discipline (as in `fs/pipe.c`): readers sleep on `readable` and
 //! writers on `writable`, exclusively, so a notification wakes one sleeper
-//! plus every poller. A writer that adds data wakes one reader; a reader that
-//! leaves data behind wakes the next one. A reader that frees room wakes all
-//! writers, because each waits for a different amount of room (an atomic
-//! write needs all of its bytes). The last writer to close wakes every reader,
+//! plus every poller. Nobody is woken who cannot be waiting: readers sleep
+//! only on an empty ring, so a writer wakes one reader when it fills an empty
+//! ring; a reader that leaves data behind wakes the next one. Writers sleep
+//! only while less than `min(PIPE_BUF, capacity)` is free
+//! ([`rules::writers_may_wait`]), so a reader that frees room from below that
+//! mark wakes all writers, because each waits for a different amount of room
+//! (an atomic write needs all of its bytes). Once anyone has polled the
+//! device, every change wakes, since a poller may wait for any transition. The last writer to close wakes every reader,
 //! since they all reach end of file at once. A reader that leaves because of
 //! a signal passes its wake-up on if there is data for the next reader.
 
@@ -39,6 +43,9 @@ struct State {
     writers: u64,
     /// How many times a file with write access was opened since load.
     writer_opens: u64,
+    /// Someone has polled the device: from then on every change wakes the
+    /// wait queues, as edge-triggered epoll expects (as `pipe->poll_usage`).
+    polled: bool,
     counters: Counters,
 }
 
@@ -72,6 +79,7 @@ impl Circbuf {
                 readers: 0,
                 writers: 0,
                 writer_opens: 0,
+                polled: false,
                 counters: Counters::default(),
             }),
             readable <- new_poll_condvar!("circbuf readable"),
@@ -138,6 +146,7 @@ impl Circbuf {
                 return Err(ERESTARTSYS);
             }
         }
+        let free_before = state.ring.free();
         let taken = state
             .ring
             .read_with(wanted, |chunk| dest.copy_to_iter(chunk));
@@ -146,9 +155,11 @@ impl Circbuf {
             state.counters.bytes_read += taken as u64;
         }
         let data_left = !state.ring.is_empty();
+        let wake_writers = taken > 0
+            && (state.polled || rules::writers_may_wait(free_before, state.ring.capacity()));
         drop(state);
 
-        if taken > 0 {
+        if wake_writers {
             self.writable.notify_all();
         }
         if data_left {
@@ -176,11 +187,13 @@ impl Circbuf {
         let outcome = loop {
             let room = rules::write_room(total - stored, state.ring.free(), atomic);
             if room > 0 {
+                let was_empty = state.ring.is_empty();
                 let filled = state
                     .ring
                     .write_with(room, |chunk| source.copy_from_iter(chunk));
                 stored += filled;
-                if filled > 0 {
+                // Readers sleep only on an empty ring.
+                if filled > 0 && (was_empty || state.polled) {
                     self.readable.notify_one();
                 }
                 if stored == total {
@@ -221,7 +234,8 @@ impl Circbuf {
     ) -> u32 {
         table.register_wait(file, &self.readable);
         table.register_wait(file, &self.writable);
-        let state = self.state.lock();
+        let mut state = self.state.lock();
+        state.polled = true;
         let mut mask = 0;
         if access.read {
             if !state.ring.is_empty() {
