@@ -151,6 +151,16 @@ mod tests {
         assert_eq!(rules::write_room(10, 9, true), 0);
         assert_eq!(rules::write_room(10, 9, false), 9);
         assert!(rules::poll_writable(64, 64));
+        // A write that must wait always leaves the device below the mark at
+        // which readers wake writers.
+        for free in 0..=64 {
+            for len in 1..=129 {
+                let atomic = rules::write_is_atomic(len, 64);
+                if rules::write_room(len, free, atomic) == 0 {
+                    assert!(rules::writers_may_wait(free, 64));
+                }
+            }
+        }
         let watch = rules::WriterWatch::new(0, false, 3);
         assert!(!watch.at_eof(0, 3));
         assert!(watch.at_eof(0, 4));
