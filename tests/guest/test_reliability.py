@@ -213,7 +213,8 @@ def test_open_with_failing_allocation_at_every_point():
         try:
             fd, reached = _with_fail_nth(nth, lambda: os.open(DEV, os.O_RDWR))
         except OSError as e:
-            assert e.errno in (errno.ENOMEM, errno.ENFILE), (nth, e)
+            # EFAULT: the injected failure hit the copy of the path name.
+            assert e.errno in (errno.ENOMEM, errno.ENFILE, errno.EFAULT), (nth, e)
             failures += 1
             after = stats()
             assert (after["readers"], after["writers"]) == (before["readers"], before["writers"])
@@ -227,7 +228,7 @@ def test_open_with_failing_allocation_at_every_point():
     fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
     assert os.write(fd, b"ok") == 2 and os.read(fd, 2) == b"ok"
     os.close(fd)
-    print(f"  open: walked {nth - 1} injection points, {failures} opens failed with ENOMEM")
+    print(f"  open: walked {nth - 1} injection points, {failures} opens failed cleanly")
 
 
 def test_hostile_buffers_and_counts():
