@@ -2,14 +2,16 @@
 
 //! circbuf: a bounded, pipe-like byte ring in kernel memory at `/dev/circbuf`.
 //!
-//! This crate root owns the module: its `buffer_size` parameter and its
-//! validation, the device registration and debugfs statistics, and the file
+//! This crate root owns the module: its `buffer_size` and `mode` parameters
+//! and their validation, the device registration and debugfs statistics, and the file
 //! operations of an open file, which hand over to [`device::Circbuf`].
 //! The semantics are described in `docs/semantics.md`.
 
+mod compat;
 mod device;
 mod fileops;
 mod ioctl;
+mod records;
 mod ringbuf;
 mod rules;
 mod stats;
@@ -28,7 +30,7 @@ use kernel::{
     seq_print,
     sync::{poll::PollTable, Arc},
 };
-use rules::WriterWatch;
+use rules::{Mode, WriterWatch};
 use stats::FileCounters;
 
 module! {
@@ -42,6 +44,10 @@ module! {
             default: 4096,
             description: "Capacity of the ring in bytes, 1 to 67108864 (64 MiB)",
         },
+        mode: u32 {
+            default: 0,
+            description: "What writes do when the ring is full: 0 wait (default), 1 overwrite the oldest records",
+        },
     },
 }
 
@@ -52,13 +58,22 @@ const MAX_CAPACITY: u64 = 64 << 20;
 
 /// Reads and checks the `buffer_size` parameter.
 fn capacity_from_parameter() -> Result<usize> {
-    let requested = module_parameters::buffer_size.value();
+    let requested = compat::parameter(&module_parameters::buffer_size);
     if requested == 0 || requested > MAX_CAPACITY {
         pr_err!("buffer_size={requested} is out of range: it must be 1 to {MAX_CAPACITY} bytes\n");
         return Err(EINVAL);
     }
     // MAX_CAPACITY fits in usize on every architecture Rust supports.
     Ok(requested as usize)
+}
+
+/// Reads and checks the `mode` parameter.
+fn mode_from_parameter() -> Result<Mode> {
+    let requested = compat::parameter(&module_parameters::mode);
+    Mode::from_uapi(requested.into()).ok_or_else(|| {
+        pr_err!("mode={requested} is not a mode: it must be 0 (block) or 1 (overwrite)\n");
+        EINVAL
+    })
 }
 
 struct CircbufModule {
@@ -71,7 +86,8 @@ struct CircbufModule {
 impl kernel::Module for CircbufModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let capacity = capacity_from_parameter()?;
-        let device = Circbuf::new(capacity)
+        let mode = mode_from_parameter()?;
+        let device = Circbuf::new(capacity, mode)
             .and_then(|init| Arc::pin_init(init, GFP_KERNEL))
             .inspect_err(|_| pr_err!("cannot allocate a ring of buffer_size={capacity} bytes\n"))?;
 

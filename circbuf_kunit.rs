@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit tests of the ring and the rules, run inside the kernel on the very
+//! KUnit tests of the ring, its records and the rules, run inside the kernel on the very
 //! files `circbuf.ko` is built from, with kernel-allocated (kvmalloc) storage.
 //!
 //! Built as its own module, `circbuf_kunit.ko`, when the kernel has KUnit,
 //! so loading circbuf itself never runs tests. The host runs the same checks
 //! and more with `cargo test` in `host/`.
 
+mod records;
 mod ringbuf;
 mod rules;
 
@@ -30,7 +31,11 @@ impl kernel::Module for CircbufKunit {
 
 #[kunit_tests(circbuf_ring)]
 mod tests {
-    use super::{ringbuf::RingBuf, rules};
+    use super::{
+        records::{start_map_words, Dropped, RecordRing},
+        ringbuf::RingBuf,
+        rules,
+    };
     use kernel::prelude::*;
 
     fn ring(capacity: usize) -> RingBuf<KVVec<u8>> {
@@ -139,6 +144,64 @@ mod tests {
         assert_eq!(put(&mut r, &block), capacity - 100);
         assert_eq!(take(&mut r, &mut out), capacity - 100);
         assert!(out[..capacity - 100].iter().all(|&b| b == 0x5a));
+    }
+
+    fn record_ring(capacity: usize) -> RecordRing<KVVec<u8>, KVVec<u64>> {
+        let starts =
+            KVVec::from_elem(0u64, start_map_words(capacity), GFP_KERNEL).expect("allocation");
+        RecordRing::new(ring(capacity), starts).expect("a clear map of the right size")
+    }
+
+    /// Stores `data` as one record, first dropping the oldest records to
+    /// make room, as an overwriting write does; returns what was dropped.
+    fn overwrite(r: &mut RecordRing<KVVec<u8>, KVVec<u64>>, data: &[u8]) -> Dropped {
+        let dropped = r.make_room(data.len());
+        let mut at = 0;
+        let stored = r.write_with(data.len(), |chunk| {
+            chunk.copy_from_slice(&data[at..at + chunk.len()]);
+            at += chunk.len();
+            chunk.len()
+        });
+        assert_eq!(stored, data.len());
+        dropped
+    }
+
+    #[test]
+    fn overwriting_drops_whole_records_across_the_wrap() {
+        // 100 bytes: the start map spans two words and records wrap.
+        let mut r = record_ring(100);
+        for (i, len) in [30usize, 30, 30].into_iter().enumerate() {
+            assert_eq!(overwrite(&mut r, &[i as u8; 100][..len]), Dropped::default());
+        }
+        // 40 bytes need two of the 30-byte records gone.
+        let dropped = overwrite(&mut r, &[7u8; 40]);
+        assert_eq!(dropped, Dropped { bytes: 60, records: 2 });
+        assert_eq!(r.len(), 70);
+        // Readers taking whole records stop at the boundary after record 2.
+        assert_eq!(r.whole_records_within(69), 30);
+        assert_eq!(r.whole_records_within(10), 10);
+        let mut out = [0u8; 100];
+        assert_eq!(r.read_with(30, |c| {
+            out[..c.len()].copy_from_slice(c);
+            c.len()
+        }), 30);
+        assert!(out[..30].iter().all(|&b| b == 2));
+        // A record longer than the ring empties it.
+        assert_eq!(r.make_room(101), Dropped { bytes: 40, records: 1 });
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn overwrite_mode_rules() {
+        use rules::Mode;
+        for mode in [Mode::Block, Mode::Overwrite] {
+            assert_eq!(Mode::from_uapi(mode.to_uapi()), Some(mode));
+        }
+        assert_eq!(Mode::from_uapi(2), None);
+        assert!(rules::poll_writable_in(Mode::Overwrite, 0, 64));
+        assert!(!rules::poll_writable_in(Mode::Block, 0, 64));
+        assert_eq!(rules::overwrite_record_max(1 << 16), rules::ATOMIC_WRITE_MAX);
+        assert_eq!(rules::overwrite_record_max(100), 100);
     }
 
     #[test]

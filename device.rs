@@ -13,13 +13,20 @@
 //! ([`rules::writers_may_wait`]), so a reader that frees room from below that
 //! mark wakes all writers, because each waits for a different amount of room
 //! (an atomic write needs all of its bytes). Once anyone has polled the
-//! device, every change wakes, since a poller may wait for any transition. The last writer to close wakes every reader,
-//! since they all reach end of file at once. A reader that leaves because of
-//! a signal passes its wake-up on if there is data for the next reader.
+//! device, every change wakes, since a poller may wait for any transition.
+//! The last writer to close wakes every reader, since they all reach end of
+//! file at once. A reader that leaves because of a signal passes its wake-up
+//! on if there is data for the next reader.
+//!
+//! In overwrite mode ([`Mode::Overwrite`]) writers never wait: a write that
+//! does not fit drops the oldest whole records ([`RecordRing::make_room`]),
+//! and reads end at a record boundary, so that a reader with a buffer of at
+//! least `PIPE_BUF` bytes never holds part of a record whose rest is dropped.
 
 use crate::{
+    records::{start_map_words, RecordRing},
     ringbuf::RingBuf,
-    rules::{self, WriterWatch},
+    rules::{self, Mode, WriterWatch},
     stats::{Counters, Stats},
 };
 use kernel::{
@@ -36,7 +43,11 @@ use kernel::{
 
 /// Everything the device lock guards.
 struct State {
-    ring: RingBuf<KVVec<u8>>,
+    ring: RecordRing<KVVec<u8>, KVVec<u64>>,
+    mode: Mode,
+    /// Where an overwriting write copies a record before it drops anything
+    /// for it, so that a fault in the copy drops nothing.
+    scratch: KVVec<u8>,
     /// Open files with read access.
     readers: u64,
     /// Open files with write access.
@@ -68,14 +79,20 @@ pub(crate) struct Access {
 }
 
 impl Circbuf {
-    /// A device with an empty ring of `capacity` bytes, allocated now with
-    /// kvmalloc so that large rings need not be physically contiguous.
-    pub(crate) fn new(capacity: usize) -> Result<impl PinInit<Self>> {
+    /// A device in `mode` with an empty ring of `capacity` bytes, allocated
+    /// now with kvmalloc so that large rings need not be physically contiguous.
+    pub(crate) fn new(capacity: usize, mode: Mode) -> Result<impl PinInit<Self>> {
         let storage = KVVec::from_elem(0u8, capacity, GFP_KERNEL)?;
-        let ring = RingBuf::new(storage).ok_or(EINVAL)?;
+        let starts = KVVec::from_elem(0u64, start_map_words(capacity), GFP_KERNEL)?;
+        let scratch = KVVec::from_elem(0u8, rules::overwrite_record_max(capacity), GFP_KERNEL)?;
+        let ring = RingBuf::new(storage)
+            .and_then(|ring| RecordRing::new(ring, starts))
+            .ok_or(EINVAL)?;
         Ok(pin_init!(Self {
             state <- new_mutex!(State {
                 ring,
+                mode,
+                scratch,
                 readers: 0,
                 writers: 0,
                 writer_opens: 0,
@@ -146,6 +163,10 @@ impl Circbuf {
                 return Err(ERESTARTSYS);
             }
         }
+        let wanted = match state.mode {
+            Mode::Block => wanted,
+            Mode::Overwrite => state.ring.whole_records_within(wanted),
+        };
         let free_before = state.ring.free();
         let taken = state
             .ring
@@ -173,9 +194,10 @@ impl Circbuf {
     }
 
     /// Moves `source.len()` bytes into the ring, waiting for room unless
-    /// `nonblock`. Atomic writes (see [`rules::write_is_atomic`]) wait until
-    /// they fit whole. Returns the bytes stored, which is less than asked
-    /// only on a signal, a fault or, without blocking, a full ring.
+    /// `nonblock`, or in overwrite mode making room. Atomic writes (see
+    /// [`rules::write_is_atomic`]) wait until they fit whole. Returns the
+    /// bytes stored, which is less than asked only on a signal, a fault or,
+    /// without blocking, a full ring.
     pub(crate) fn write(&self, source: &mut IovIterSource<'_>, nonblock: bool) -> Result<usize> {
         let total = source.len();
         if total == 0 {
@@ -185,6 +207,11 @@ impl Circbuf {
         let atomic = rules::write_is_atomic(total, state.ring.capacity());
         let mut stored = 0;
         let outcome = loop {
+            if state.mode == Mode::Overwrite {
+                let (filled, outcome) = self.overwrite(&mut state, source, total - stored);
+                stored += filled;
+                break outcome;
+            }
             let room = rules::write_room(total - stored, state.ring.free(), atomic);
             if room > 0 {
                 let was_empty = state.ring.is_empty();
@@ -224,6 +251,52 @@ impl Circbuf {
         }
     }
 
+    /// Stores `len` bytes from `source` in records of at most
+    /// [`rules::overwrite_record_max`] bytes, dropping the oldest records to
+    /// make room. Returns the bytes stored and whether a fault stopped it.
+    fn overwrite(
+        &self,
+        state: &mut State,
+        source: &mut IovIterSource<'_>,
+        len: usize,
+    ) -> (usize, Result) {
+        let State {
+            ring,
+            scratch,
+            counters,
+            polled,
+            ..
+        } = state;
+        let record_max = rules::overwrite_record_max(ring.capacity());
+        let mut stored = 0;
+        while stored < len {
+            let record = (len - stored).min(record_max);
+            let was_empty = ring.is_empty();
+            let filled = if ring.free() >= record {
+                ring.write_with(record, |chunk| source.copy_from_iter(chunk))
+            } else {
+                let copied = source.copy_from_iter(&mut scratch[..record]);
+                let dropped = ring.make_room(copied);
+                counters.dropped_bytes += dropped.bytes as u64;
+                counters.dropped_records += dropped.records as u64;
+                let mut offset = 0;
+                ring.write_with(copied, |chunk| {
+                    chunk.copy_from_slice(&scratch[offset..offset + chunk.len()]);
+                    offset += chunk.len();
+                    chunk.len()
+                })
+            };
+            stored += filled;
+            if filled > 0 && (was_empty || *polled) {
+                self.readable.notify_one();
+            }
+            if filled < record {
+                return (stored, Err(EFAULT));
+            }
+        }
+        (stored, Ok(()))
+    }
+
     /// Registers `table` with both wait queues and returns the ready mask.
     pub(crate) fn poll(
         &self,
@@ -245,7 +318,9 @@ impl Circbuf {
                 mask |= bindings::POLLHUP;
             }
         }
-        if access.write && rules::poll_writable(state.ring.free(), state.ring.capacity()) {
+        if access.write
+            && rules::poll_writable_in(state.mode, state.ring.free(), state.ring.capacity())
+        {
             mask |= bindings::POLLOUT | bindings::POLLWRNORM;
         }
         mask
@@ -255,6 +330,15 @@ impl Circbuf {
     pub(crate) fn reset(&self) {
         self.state.lock().ring.clear();
         self.writable.notify_all();
+    }
+
+    /// Switches what writes do when the ring is full; writers waiting for
+    /// room go on at once in overwrite mode.
+    pub(crate) fn set_mode(&self, mode: Mode) {
+        self.state.lock().mode = mode;
+        if mode == Mode::Overwrite {
+            self.writable.notify_all();
+        }
     }
 
     /// The number of bytes waiting to be read.
@@ -267,6 +351,7 @@ impl Circbuf {
         let state = self.state.lock();
         Stats {
             capacity: state.ring.capacity(),
+            mode: state.mode,
             used: state.ring.len(),
             readers: state.readers,
             writers: state.writers,

@@ -22,7 +22,6 @@ use kernel::{
     ffi::{c_int, c_long, c_uint, c_ulong},
     fs::{file::flags::O_NONBLOCK, File},
     iov::{IovIterDest, IovIterSource},
-    module::this_module,
     prelude::*,
     seq_file::SeqFile,
     sync::poll::PollTable,
@@ -151,7 +150,7 @@ struct Shims<T>(PhantomData<T>);
 
 impl<T: StreamFile> Shims<T> {
     const FOPS: bindings::file_operations = bindings::file_operations {
-        owner: this_module::<crate::LocalModule>().as_ptr(),
+        owner: crate::compat::this_module(),
         open: Some(Self::open),
         release: Some(Self::release),
         read_iter: Some(Self::read_iter),

@@ -67,6 +67,23 @@ impl<B: DerefMut<Target = [u8]>> RingBuf<B> {
         self.len = 0;
     }
 
+    /// The storage index of the oldest readable byte.
+    pub(crate) fn head(&self) -> usize {
+        self.head
+    }
+
+    /// The storage index the next written byte goes to.
+    pub(crate) fn tail(&self) -> usize {
+        self.wrap(self.head + self.len)
+    }
+
+    /// Drops the `count` oldest bytes (all of them, if fewer are readable).
+    pub(crate) fn discard(&mut self, count: usize) {
+        let count = count.min(self.len);
+        self.head = self.wrap(self.head + count);
+        self.len -= count;
+    }
+
     /// Folds an index below twice the capacity back into the storage. No
     /// division: indices only ever run past the end by less than one lap.
     fn wrap(&self, index: usize) -> usize {
@@ -115,7 +132,7 @@ impl<B: DerefMut<Target = [u8]>> RingBuf<B> {
         let mut done = 0;
         while done < max && self.free() > 0 {
             let cap = self.capacity();
-            let tail = self.wrap(self.head + self.len);
+            let tail = self.tail();
             let contiguous = self.free().min(cap - tail).min(max - done);
             let chunk = &mut self.storage[tail..tail + contiguous];
             let filled = fill(chunk).min(contiguous);

@@ -11,6 +11,43 @@
 /// Writes of at most this many bytes are atomic, as `PIPE_BUF` on a pipe.
 pub(crate) const ATOMIC_WRITE_MAX: usize = 4096;
 
+/// What a write does when the ring has too little room for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Wait for readers to make room, as on a pipe (`CIRCBUF_MODE_BLOCK`).
+    Block,
+    /// Never wait: drop the oldest whole records to make room, keeping the
+    /// newest data, as a telemetry ring does (`CIRCBUF_MODE_OVERWRITE`).
+    Overwrite,
+}
+
+impl Mode {
+    /// The mode with number `value` in `include/uapi/linux/circbuf.h`.
+    pub(crate) fn from_uapi(value: u64) -> Option<Self> {
+        match value {
+            0 => Some(Self::Block),
+            1 => Some(Self::Overwrite),
+            _ => None,
+        }
+    }
+
+    /// The mode's number in `include/uapi/linux/circbuf.h`.
+    pub(crate) fn to_uapi(self) -> u64 {
+        match self {
+            Self::Block => 0,
+            Self::Overwrite => 1,
+        }
+    }
+}
+
+/// The longest record an overwriting write stores: a write up to this long
+/// is one record, dropped whole or not at all; a longer one is stored as
+/// several records of this length (and a last, shorter one), as a pipe
+/// splits writes above `PIPE_BUF`.
+pub(crate) fn overwrite_record_max(capacity: usize) -> usize {
+    ATOMIC_WRITE_MAX.min(capacity)
+}
+
 /// Whether a write of `len` bytes must land in the ring in one piece.
 ///
 /// A write larger than the ring can never be stored at once, so it is
@@ -34,6 +71,12 @@ pub(crate) fn write_room(remaining: usize, free: usize, atomic: bool) -> usize {
 /// poll does not get `EAGAIN` for a write of that size.
 pub(crate) fn poll_writable(free: usize, capacity: usize) -> bool {
     free >= ATOMIC_WRITE_MAX.min(capacity)
+}
+
+/// Whether poll reports a file writable in `mode`: an overwriting write
+/// always goes through at once.
+pub(crate) fn poll_writable_in(mode: Mode, free: usize, capacity: usize) -> bool {
+    mode == Mode::Overwrite || poll_writable(free, capacity)
 }
 
 /// Whether a writer can be asleep while `free` bytes are free: a write

@@ -4,6 +4,7 @@
 //! circbuf_stats` of `CIRCBUF_GET_STATS` and the `name: value` text of
 //! debugfs and fdinfo.
 
+use crate::rules::Mode;
 use kernel::{
     fmt,
     sync::atomic::{Atomic, Relaxed},
@@ -18,21 +19,24 @@ pub(crate) struct Counters {
     pub(crate) bytes_written: u64,
     pub(crate) read_waits: u64,
     pub(crate) write_waits: u64,
+    pub(crate) dropped_bytes: u64,
+    pub(crate) dropped_records: u64,
 }
 
 /// A consistent snapshot of the device, taken under the device lock.
 pub(crate) struct Stats {
     pub(crate) capacity: usize,
+    pub(crate) mode: Mode,
     pub(crate) used: usize,
     pub(crate) readers: u64,
     pub(crate) writers: u64,
     pub(crate) counters: Counters,
 }
 
-/// `struct circbuf_stats` from `include/uapi/linux/circbuf.h`: eleven
+/// `struct circbuf_stats` from `include/uapi/linux/circbuf.h`: fourteen
 /// `__u64` in declaration order. An array of `u64` has exactly that layout
 /// and can be copied to user space without any unsafe code.
-pub(crate) type UapiStats = [u64; 11];
+pub(crate) type UapiStats = [u64; 14];
 
 impl Stats {
     /// The statistics as user space sees them, in `struct circbuf_stats` order.
@@ -50,12 +54,15 @@ impl Stats {
             self.writers,
             c.read_waits,
             c.write_waits,
+            self.mode.to_uapi(),
+            c.dropped_bytes,
+            c.dropped_records,
         ]
     }
 }
 
 /// The field names of `struct circbuf_stats`, in order.
-const FIELD_NAMES: [&str; 11] = [
+const FIELD_NAMES: [&str; 14] = [
     "capacity",
     "used",
     "available",
@@ -67,6 +74,9 @@ const FIELD_NAMES: [&str; 11] = [
     "writers",
     "read_waits",
     "write_waits",
+    "mode",
+    "dropped_bytes",
+    "dropped_records",
 ];
 
 impl fmt::Display for Stats {

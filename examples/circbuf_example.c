@@ -42,19 +42,28 @@ static int mismatch(const char *what, unsigned long long got,
 	return 1;
 }
 
+static void print_field(const char *name, __u64 value)
+{
+	printf("%-15s %llu\n", name, (unsigned long long)value);
+}
+
 static void print_stats(const struct circbuf_stats *s)
 {
-	printf("capacity      %llu\n", (unsigned long long)s->capacity);
-	printf("used          %llu\n", (unsigned long long)s->used);
-	printf("available     %llu\n", (unsigned long long)s->available);
-	printf("reads         %llu\n", (unsigned long long)s->reads);
-	printf("writes        %llu\n", (unsigned long long)s->writes);
-	printf("bytes_read    %llu\n", (unsigned long long)s->bytes_read);
-	printf("bytes_written %llu\n", (unsigned long long)s->bytes_written);
-	printf("readers       %llu\n", (unsigned long long)s->readers);
-	printf("writers       %llu\n", (unsigned long long)s->writers);
-	printf("read_waits    %llu\n", (unsigned long long)s->read_waits);
-	printf("write_waits   %llu\n", (unsigned long long)s->write_waits);
+	print_field("capacity", s->capacity);
+	print_field("used", s->used);
+	print_field("available", s->available);
+	print_field("reads", s->reads);
+	print_field("writes", s->writes);
+	print_field("bytes_read", s->bytes_read);
+	print_field("bytes_written", s->bytes_written);
+	print_field("readers", s->readers);
+	print_field("writers", s->writers);
+	print_field("read_waits", s->read_waits);
+	print_field("write_waits", s->write_waits);
+	printf("%-15s %s\n", "mode",
+	       s->mode == CIRCBUF_MODE_OVERWRITE ? "overwrite" : "block");
+	print_field("dropped_bytes", s->dropped_bytes);
+	print_field("dropped_records", s->dropped_records);
 }
 
 int main(int argc, char **argv)

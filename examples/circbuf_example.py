@@ -17,7 +17,7 @@ import select
 import struct
 import sys
 
-# struct circbuf_stats from include/uapi/linux/circbuf.h: 11 __u64 fields.
+# struct circbuf_stats from include/uapi/linux/circbuf.h: 14 __u64 fields.
 STATS_FIELDS = (
     "capacity",
     "used",
@@ -30,6 +30,9 @@ STATS_FIELDS = (
     "writers",
     "read_waits",
     "write_waits",
+    "mode",
+    "dropped_bytes",
+    "dropped_records",
 )
 STATS = struct.Struct("=" + "Q" * len(STATS_FIELDS))
 

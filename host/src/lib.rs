@@ -11,11 +11,17 @@
 #[path = "../../ringbuf.rs"]
 mod ringbuf;
 
+#[path = "../../records.rs"]
+mod records;
+
 #[path = "../../rules.rs"]
 mod rules;
 
 #[cfg(test)]
 mod ringbuf_tests;
+
+#[cfg(test)]
+mod records_tests;
 
 #[cfg(test)]
 mod rules_tests;

@@ -3,7 +3,8 @@
 //! The read, write and poll rules, checked on their edges.
 
 use crate::rules::{
-    poll_writable, write_is_atomic, write_room, writers_may_wait, WriterWatch, ATOMIC_WRITE_MAX,
+    overwrite_record_max, poll_writable, poll_writable_in, write_is_atomic, write_room,
+    writers_may_wait, Mode, WriterWatch, ATOMIC_WRITE_MAX,
 };
 
 #[test]
@@ -67,4 +68,24 @@ fn a_waiting_writer_is_always_woken() {
             }
         }
     }
+}
+
+#[test]
+fn modes_round_trip_through_their_uapi_numbers() {
+    for mode in [Mode::Block, Mode::Overwrite] {
+        assert_eq!(Mode::from_uapi(mode.to_uapi()), Some(mode));
+    }
+    assert_eq!(Mode::from_uapi(0), Some(Mode::Block));
+    assert_eq!(Mode::from_uapi(1), Some(Mode::Overwrite));
+    assert_eq!(Mode::from_uapi(2), None);
+    assert_eq!(Mode::from_uapi(u64::MAX), None);
+}
+
+#[test]
+fn overwrite_mode_is_always_writable_and_block_mode_needs_room() {
+    assert!(poll_writable_in(Mode::Overwrite, 0, 1 << 16));
+    assert!(!poll_writable_in(Mode::Block, 0, 1 << 16));
+    assert!(poll_writable_in(Mode::Block, ATOMIC_WRITE_MAX, 1 << 16));
+    assert_eq!(overwrite_record_max(1 << 16), ATOMIC_WRITE_MAX);
+    assert_eq!(overwrite_record_max(100), 100);
 }

@@ -21,11 +21,11 @@ def _build_and_run(bits):
 
 def test_64_bit_process_sees_the_stats():
     got = _build_and_run(64)
-    assert got == {"sizeof": "88", "capacity": str(stats()["capacity"]), "used": "5",
+    assert got == {"sizeof": "112", "capacity": str(stats()["capacity"]), "used": "5",
                    "writes": "1", "bytes_written": "5", "fionread": "5"}, got
 
 
 def test_32_bit_process_sees_the_same_stats():
     got = _build_and_run(32)
-    assert got == {"sizeof": "88", "capacity": str(stats()["capacity"]), "used": "5",
+    assert got == {"sizeof": "112", "capacity": str(stats()["capacity"]), "used": "5",
                    "writes": "1", "bytes_written": "5", "fionread": "5"}, got

@@ -26,7 +26,21 @@ struct circbuf_stats {
 	__u64 writers;		/* open files with write access */
 	__u64 read_waits;	/* times a reader slept on an empty ring */
 	__u64 write_waits;	/* times a writer slept on a full ring */
+	__u64 mode;		/* CIRCBUF_MODE_BLOCK or CIRCBUF_MODE_OVERWRITE */
+	__u64 dropped_bytes;	/* bytes overwriting writes dropped, since load */
+	__u64 dropped_records;	/* records overwriting writes dropped, since load */
 };
+
+/*
+ * What a write does when the ring is full. BLOCK (the default) waits, as on
+ * a pipe. OVERWRITE never waits: it drops the oldest whole records to make
+ * room, keeping the newest data. A record is what one write stored; writes
+ * longer than CIRCBUF_ATOMIC_WRITE_MAX (or the capacity) are stored as
+ * records of that length. In OVERWRITE mode reads end at a record boundary
+ * unless the oldest record does not fit in the read buffer.
+ */
+#define CIRCBUF_MODE_BLOCK 0
+#define CIRCBUF_MODE_OVERWRITE 1
 
 #define CIRCBUF_IOC_MAGIC 0xC1
 
@@ -34,5 +48,7 @@ struct circbuf_stats {
 #define CIRCBUF_GET_STATS _IOR(CIRCBUF_IOC_MAGIC, 0x01, struct circbuf_stats)
 /* Discards the content and wakes blocked writers; needs write access. */
 #define CIRCBUF_RESET _IO(CIRCBUF_IOC_MAGIC, 0x02)
+/* Sets the mode from a __u32 CIRCBUF_MODE_*; needs write access. */
+#define CIRCBUF_SET_MODE _IOW(CIRCBUF_IOC_MAGIC, 0x03, __u32)
 
 #endif /* _UAPI_LINUX_CIRCBUF_H */

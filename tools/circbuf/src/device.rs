@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{fcntl_getfl, fcntl_setfl, Mode, OFlags};
 use rustix::io::{ioctl_fionread, Errno};
-use rustix::ioctl::{ioctl, NoArg, Updater};
+use rustix::ioctl::{ioctl, NoArg, Setter, Updater};
 
 use crate::error::{Error, Operation};
-use crate::uapi::{Stats, CIRCBUF_GET_STATS, CIRCBUF_RESET};
+use crate::uapi::{Mode as RingMode, Stats, CIRCBUF_GET_STATS, CIRCBUF_RESET, CIRCBUF_SET_MODE};
 
 /// How to open a device: access mode and blocking behaviour.
 ///
@@ -174,6 +174,21 @@ impl Device {
         // memory is handed to the kernel and nothing is read back.
         let result = unsafe { ioctl(&self.fd, NoArg::<CIRCBUF_RESET>::new()) };
         result.map_err(|e| self.error(Operation::Reset, e))
+    }
+
+    /// Sets what writes do when the ring is full (`CIRCBUF_SET_MODE`). The
+    /// file must be open for writing, else `EBADF`.
+    pub fn set_mode(&self, mode: RingMode) -> Result<(), Error> {
+        // SAFETY: CIRCBUF_SET_MODE is `_IOW(.., __u32)`: the kernel reads a
+        // `u32` from the pointer `Setter` passes, which points to a `u32`
+        // value that lives for the whole call; nothing is written back.
+        let result = unsafe {
+            ioctl(
+                &self.fd,
+                Setter::<CIRCBUF_SET_MODE, u32>::new(mode.to_uapi()),
+            )
+        };
+        result.map_err(|e| self.error(Operation::SetMode, e))
     }
 }
 

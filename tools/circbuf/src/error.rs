@@ -26,6 +26,8 @@ pub enum Operation {
     BytesAvailable,
     /// The `CIRCBUF_RESET` ioctl.
     Reset,
+    /// The `CIRCBUF_SET_MODE` ioctl.
+    SetMode,
 }
 
 impl fmt::Display for Operation {
@@ -38,6 +40,7 @@ impl fmt::Display for Operation {
             Operation::GetStats => "ioctl(CIRCBUF_GET_STATS)",
             Operation::BytesAvailable => "ioctl(FIONREAD)",
             Operation::Reset => "ioctl(CIRCBUF_RESET)",
+            Operation::SetMode => "ioctl(CIRCBUF_SET_MODE)",
         })
     }
 }
@@ -102,11 +105,17 @@ impl Error {
             (_, Errno::ACCESS | Errno::PERM) => {
                 Some("run as root or check the device's permissions")
             }
-            (Operation::GetStats | Operation::Reset, Errno::NOTTY | Errno::INVAL) => {
+            (Operation::GetStats | Operation::Reset | Operation::SetMode, Errno::NOTTY) => {
+                Some("is this a circbuf device?")
+            }
+            (Operation::GetStats | Operation::Reset, Errno::INVAL) => {
                 Some("is this a circbuf device?")
             }
             (Operation::Reset, Errno::BADF) => {
                 Some("CIRCBUF_RESET needs the device open for writing")
+            }
+            (Operation::SetMode, Errno::BADF) => {
+                Some("CIRCBUF_SET_MODE needs the device open for writing")
             }
             _ => None,
         }

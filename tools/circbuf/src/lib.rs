@@ -24,7 +24,10 @@ mod uapi;
 
 pub use device::{Device, OpenOptions};
 pub use error::{Error, Operation};
-pub use uapi::{Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET};
+pub use uapi::{
+    Mode, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET,
+    CIRCBUF_SET_MODE,
+};
 
 /// Where the circbuf misc device appears once the module is loaded.
 pub const DEFAULT_PATH: &str = "/dev/circbuf";

@@ -20,6 +20,47 @@ pub const CIRCBUF_GET_STATS: Opcode = opcode::read::<Stats>(CIRCBUF_IOC_MAGIC, 0
 /// writers; the file must be open for writing.
 pub const CIRCBUF_RESET: Opcode = opcode::none(CIRCBUF_IOC_MAGIC, 0x02);
 
+/// `_IOW(CIRCBUF_IOC_MAGIC, 0x03, __u32)`: sets the [`Mode`]; the file must
+/// be open for writing.
+pub const CIRCBUF_SET_MODE: Opcode = opcode::write::<u32>(CIRCBUF_IOC_MAGIC, 0x03);
+
+/// What a write does when the ring is full (`CIRCBUF_MODE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `CIRCBUF_MODE_BLOCK`: wait for room, as on a pipe.
+    Block,
+    /// `CIRCBUF_MODE_OVERWRITE`: never wait; drop the oldest whole records.
+    Overwrite,
+}
+
+impl Mode {
+    /// The mode's number in the UAPI.
+    pub fn to_uapi(self) -> u32 {
+        match self {
+            Mode::Block => 0,
+            Mode::Overwrite => 1,
+        }
+    }
+
+    /// The mode with UAPI number `value`, if there is one.
+    pub fn from_uapi(value: u64) -> Option<Mode> {
+        match value {
+            0 => Some(Mode::Block),
+            1 => Some(Mode::Overwrite),
+            _ => None,
+        }
+    }
+
+    /// The mode's name: `block` or `overwrite`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Block => "block",
+            Mode::Overwrite => "overwrite",
+        }
+    }
+}
+
 /// `struct circbuf_stats`: a snapshot of the device's state and counters.
 ///
 /// Field order and widths are part of the UAPI; every field is a `u64` so
@@ -49,6 +90,12 @@ pub struct Stats {
     pub read_waits: u64,
     /// Times a writer slept on a full ring.
     pub write_waits: u64,
+    /// The [`Mode`], as its UAPI number (see [`Stats::mode`]).
+    pub mode: u64,
+    /// Bytes that overwriting writes dropped, since the module was loaded.
+    pub dropped_bytes: u64,
+    /// Records that overwriting writes dropped, since the module was loaded.
+    pub dropped_records: u64,
 }
 
 // The ioctl size field and the C layout both depend on this; a mistake here
@@ -57,7 +104,7 @@ const _: () = assert!(core::mem::size_of::<Stats>() == Stats::FIELD_NAMES.len() 
 
 impl Stats {
     /// The field names, in the UAPI's order.
-    pub const FIELD_NAMES: [&'static str; 11] = [
+    pub const FIELD_NAMES: [&'static str; 14] = [
         "capacity",
         "used",
         "available",
@@ -69,10 +116,18 @@ impl Stats {
         "writers",
         "read_waits",
         "write_waits",
+        "mode",
+        "dropped_bytes",
+        "dropped_records",
     ];
 
+    /// The mode, or `None` for a number this crate does not know.
+    pub fn mode(&self) -> Option<Mode> {
+        Mode::from_uapi(self.mode)
+    }
+
     /// Each field as a `(name, value)` pair, in the UAPI's order.
-    pub fn fields(&self) -> [(&'static str, u64); 11] {
+    pub fn fields(&self) -> [(&'static str, u64); 14] {
         let values = [
             self.capacity,
             self.used,
@@ -85,8 +140,11 @@ impl Stats {
             self.writers,
             self.read_waits,
             self.write_waits,
+            self.mode,
+            self.dropped_bytes,
+            self.dropped_records,
         ];
-        let mut out = [("", 0); 11];
+        let mut out = [("", 0); 14];
         for (slot, (name, value)) in out
             .iter_mut()
             .zip(Self::FIELD_NAMES.into_iter().zip(values))
@@ -115,12 +173,28 @@ mod tests {
             writers: 9,
             read_waits: 10,
             write_waits: 11,
+            mode: 12,
+            dropped_bytes: 13,
+            dropped_records: 14,
         };
         let fields = stats.fields();
         for (i, (name, value)) in fields.iter().enumerate() {
             assert_eq!(*name, Stats::FIELD_NAMES[i]);
             assert_eq!(*value, i as u64 + 1, "field {name}");
         }
+    }
+
+    #[test]
+    fn modes_round_trip() {
+        for mode in [Mode::Block, Mode::Overwrite] {
+            assert_eq!(Mode::from_uapi(mode.to_uapi().into()), Some(mode));
+        }
+        assert_eq!(Mode::from_uapi(2), None);
+        let stats = Stats {
+            mode: 1,
+            ..Stats::default()
+        };
+        assert_eq!(stats.mode(), Some(Mode::Overwrite));
     }
 
     #[test]

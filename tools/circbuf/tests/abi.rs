@@ -10,9 +10,12 @@ use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 use std::process::Command;
 
-use circbuf::{Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET};
+use circbuf::{
+    Mode, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET,
+    CIRCBUF_SET_MODE,
+};
 
-fn rust_offsets() -> [(&'static str, usize); 11] {
+fn rust_offsets() -> [(&'static str, usize); 14] {
     [
         ("capacity", offset_of!(Stats, capacity)),
         ("used", offset_of!(Stats, used)),
@@ -25,6 +28,9 @@ fn rust_offsets() -> [(&'static str, usize); 11] {
         ("writers", offset_of!(Stats, writers)),
         ("read_waits", offset_of!(Stats, read_waits)),
         ("write_waits", offset_of!(Stats, write_waits)),
+        ("mode", offset_of!(Stats, mode)),
+        ("dropped_bytes", offset_of!(Stats, dropped_bytes)),
+        ("dropped_records", offset_of!(Stats, dropped_records)),
     ]
 }
 
@@ -44,6 +50,9 @@ fn c_values() -> BTreeMap<String, u64> {
         "\tprintf(\"sizeof %lu\\n\", (unsigned long)sizeof(struct circbuf_stats));\n\
          \tprintf(\"CIRCBUF_GET_STATS %lu\\n\", (unsigned long)CIRCBUF_GET_STATS);\n\
          \tprintf(\"CIRCBUF_RESET %lu\\n\", (unsigned long)CIRCBUF_RESET);\n\
+         \tprintf(\"CIRCBUF_SET_MODE %lu\\n\", (unsigned long)CIRCBUF_SET_MODE);\n\
+         \tprintf(\"CIRCBUF_MODE_BLOCK %lu\\n\", (unsigned long)CIRCBUF_MODE_BLOCK);\n\
+         \tprintf(\"CIRCBUF_MODE_OVERWRITE %lu\\n\", (unsigned long)CIRCBUF_MODE_OVERWRITE);\n\
          \tprintf(\"CIRCBUF_IOC_MAGIC %lu\\n\", (unsigned long)CIRCBUF_IOC_MAGIC);\n\
          \tprintf(\"CIRCBUF_ATOMIC_WRITE_MAX %lu\\n\", (unsigned long)CIRCBUF_ATOMIC_WRITE_MAX);\n",
     );
@@ -116,6 +125,16 @@ fn rust_layout_and_ioctl_numbers_match_the_c_header() {
         get("CIRCBUF_RESET"),
         u64::from(CIRCBUF_RESET),
         "CIRCBUF_RESET"
+    );
+    assert_eq!(
+        get("CIRCBUF_SET_MODE"),
+        u64::from(CIRCBUF_SET_MODE),
+        "CIRCBUF_SET_MODE"
+    );
+    assert_eq!(get("CIRCBUF_MODE_BLOCK"), u64::from(Mode::Block.to_uapi()));
+    assert_eq!(
+        get("CIRCBUF_MODE_OVERWRITE"),
+        u64::from(Mode::Overwrite.to_uapi())
     );
     assert_eq!(get("CIRCBUF_IOC_MAGIC"), u64::from(CIRCBUF_IOC_MAGIC));
     assert_eq!(get("CIRCBUF_ATOMIC_WRITE_MAX"), ATOMIC_WRITE_MAX as u64);

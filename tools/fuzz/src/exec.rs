@@ -245,7 +245,7 @@ fn stats_from_bytes(bytes: &[u8; STATS_SIZE]) -> circbuf::Stats {
     let mut words = bytes
         .chunks_exact(8)
         .map(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunk")));
-    let mut next = || words.next().expect("11 fields");
+    let mut next = || words.next().expect("14 fields");
     circbuf::Stats {
         capacity: next(),
         used: next(),
@@ -258,6 +258,9 @@ fn stats_from_bytes(bytes: &[u8; STATS_SIZE]) -> circbuf::Stats {
         writers: next(),
         read_waits: next(),
         write_waits: next(),
+        mode: next(),
+        dropped_bytes: next(),
+        dropped_records: next(),
     }
 }
 

@@ -297,6 +297,9 @@ impl Model {
             writers: self.writers,
             read_waits: b.read_waits,
             write_waits: b.write_waits,
+            mode: b.mode,
+            dropped_bytes: b.dropped_bytes,
+            dropped_records: b.dropped_records,
         }
     }
 

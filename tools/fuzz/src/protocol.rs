@@ -434,6 +434,9 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply, DecodeError> {
                 writers: d.u64()?,
                 read_waits: d.u64()?,
                 write_waits: d.u64()?,
+                mode: d.u64()?,
+                dropped_bytes: d.u64()?,
+                dropped_records: d.u64()?,
             })
         })?),
         tag => return Err(DecodeError::BadTag("reply", tag)),

@@ -157,7 +157,7 @@ pub fn write(fd: BorrowedFd<'_>, mut target: Target<'_>) -> Result<usize, Errno>
 /// The ioctls that fill a caller's buffer.
 #[derive(Clone, Copy)]
 pub enum Filler {
-    /// `CIRCBUF_GET_STATS`, which fills 88 bytes.
+    /// `CIRCBUF_GET_STATS`, which fills `STATS_SIZE` bytes.
     GetStats,
     /// `FIONREAD`, which fills an `int`.
     Fionread,
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn ioctls_reach_the_file() {
         let null = File::open("/dev/null").unwrap();
-        let mut stats = [0u8; 88];
+        let mut stats = [0u8; crate::expect::STATS_SIZE];
         assert_eq!(
             ioctl_fill(null.as_fd(), Filler::GetStats, Arg::Mem(&mut stats)),
             Err(Errno::NOTTY)

@@ -59,18 +59,31 @@ fn describe(field: &str) -> &'static str {
         "writers" => "open files with write access",
         "read_waits" => "times a reader slept on an empty ring",
         "write_waits" => "times a writer slept on a full ring",
+        "mode" => "what writes do when the ring is full",
+        "dropped_bytes" => "bytes overwriting writes dropped, since load",
+        "dropped_records" => "records overwriting writes dropped, since load",
         _ => "",
+    }
+}
+
+/// A field's value as the table shows it: the mode by name, the rest as numbers.
+fn show_value(stats: &Stats, field: &str, value: u64) -> String {
+    match (field, stats.mode()) {
+        ("mode", Some(mode)) => mode.name().to_owned(),
+        _ => value.to_string(),
     }
 }
 
 /// Renders the statistics as a table with names left-aligned and values
 /// right-aligned, headed by the device path.
 fn render_table(device: &Path, stats: &Stats) -> String {
-    let fields = stats.fields();
+    let fields = stats
+        .fields()
+        .map(|(name, value)| (name, show_value(stats, name, value)));
     let name_width = fields.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     let value_width = fields
         .iter()
-        .map(|(_, value)| value.to_string().len())
+        .map(|(_, value)| value.len())
         .max()
         .unwrap_or(0);
     let mut out = format!("{}\n", device.display());
@@ -168,6 +181,9 @@ mod tests {
             writers: 1,
             read_waits: 0,
             write_waits: 7,
+            mode: 1,
+            dropped_bytes: 4096,
+            dropped_records: 2,
         }
     }
 
@@ -179,21 +195,25 @@ mod tests {
         assert_eq!(lines.len(), 1 + Stats::FIELD_NAMES.len());
         assert_eq!(
             lines[1],
-            "  capacity            4096  size of the ring in bytes"
+            "  capacity              4096  size of the ring in bytes"
         );
         assert_eq!(
             lines[6],
-            "  bytes_read     123456789  bytes handed to readers, since load"
+            "  bytes_read       123456789  bytes handed to readers, since load"
         );
         // Every value ends in the column where the capacity's does.
         let end = lines[1].find("4096").unwrap() + 4;
         for line in &lines[1..] {
             let bytes = line.as_bytes();
             assert!(
-                bytes[end - 1].is_ascii_digit() && bytes[end] == b' ',
+                bytes[end - 1] != b' ' && bytes[end] == b' ',
                 "{table}"
             );
         }
+        assert_eq!(
+            lines[12],
+            "  mode             overwrite  what writes do when the ring is full"
+        );
         for (name, line) in Stats::FIELD_NAMES.iter().zip(&lines[1..]) {
             assert!(line.trim_start().starts_with(name), "{line}");
             assert!(!describe(name).is_empty(), "{name} has no description");
@@ -214,6 +234,17 @@ mod tests {
         for (name, expected) in sample().fields() {
             assert_eq!(object[name], expected, "{name}");
         }
+    }
+
+    #[test]
+    fn unknown_mode_shows_its_number() {
+        let stats = Stats {
+            mode: 7,
+            ..sample()
+        };
+        assert_eq!(show_value(&stats, "mode", 7), "7");
+        assert_eq!(show_value(&sample(), "mode", 1), "overwrite");
+        assert_eq!(show_value(&sample(), "used", 10), "10");
     }
 
     #[test]

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What differs between the kernel series circbuf supports, 7.2 and 7.3,
+//! behind one name each. `Kbuild` passes `--cfg circbuf_linux_7_2` when
+//! building against 7.2; everything else in the driver is the same source
+//! for both.
+
+use kernel::{bindings, module_param::ModuleParamAccess};
+
+/// The current value of a module parameter.
+#[cfg(not(circbuf_linux_7_2))]
+pub(crate) fn parameter<T: Copy>(param: &ModuleParamAccess<T>) -> T {
+    param.value()
+}
+
+/// The current value of a module parameter (7.2's `value()` lends it).
+#[cfg(circbuf_linux_7_2)]
+pub(crate) fn parameter<T: Copy>(param: &ModuleParamAccess<T>) -> T {
+    *param.value()
+}
+
+/// The `struct module` of circbuf, for the `owner` of its file operations.
+#[cfg(not(circbuf_linux_7_2))]
+pub(crate) const fn this_module() -> *mut bindings::module {
+    kernel::module::this_module::<crate::LocalModule>().as_ptr()
+}
+
+/// The `struct module` of circbuf, for the `owner` of its file operations
+/// (7.2's `module!` makes it a static of the crate root).
+#[cfg(circbuf_linux_7_2)]
+pub(crate) const fn this_module() -> *mut bindings::module {
+    crate::THIS_MODULE.as_ptr()
+}

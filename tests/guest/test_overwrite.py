@@ -1,0 +1,257 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Overwrite (telemetry) mode, docs/semantics.md "Overwrite mode": writers
+never wait, the oldest whole records make room, reads end at record
+boundaries, and the statistics count what was dropped."""
+
+import ctypes
+import errno
+import os
+import select
+import struct
+import time
+
+import cbtest
+from cbtest import (DEV, MODE_BLOCK, MODE_OVERWRITE, PIPE_BUF, Child, blocks, expect_errno,
+                    reload_module, set_mode, stats)
+
+
+def records(count, size, first=0):
+    """`count` distinct records of `size` bytes, each starting with its number."""
+    return [struct.pack("<I", first + i) + bytes([(first + i) % 251]) * (size - 4)
+            for i in range(count)]
+
+
+def test_mode_parameter_sets_the_initial_mode():
+    reload_module(buffer_size=1000, mode=1)
+    assert stats()["mode"] == MODE_OVERWRITE
+    reload_module(buffer_size=1000, mode=0)
+    assert stats()["mode"] == MODE_BLOCK
+    reload_module(buffer_size=1000)
+    assert stats()["mode"] == MODE_BLOCK, "block is the default"
+
+
+def test_bad_mode_parameter_refused_with_message():
+    cbtest.unload_module()
+    for value in ("2", "-1", "overwrite"):
+        res = cbtest.load_module(f"mode={value}", check=False)
+        assert res.returncode != 0, f"mode={value} was accepted"
+        assert not cbtest.module_loaded()
+    assert "mode=2 is not a mode" in cbtest.dmesg()
+    cbtest.load_module("mode=1")
+    assert stats()["mode"] == MODE_OVERWRITE
+
+
+def test_set_mode_needs_write_access_and_a_known_mode():
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    w = os.open(DEV, os.O_WRONLY)
+    expect_errno(errno.EBADF, set_mode, r, MODE_OVERWRITE)
+    for bad in (2, 0xFFFFFFFF):
+        expect_errno(errno.EINVAL, set_mode, w, bad)
+    assert stats()["mode"] == MODE_BLOCK
+    set_mode(w, MODE_OVERWRITE)
+    assert stats()["mode"] == MODE_OVERWRITE
+    set_mode(w, MODE_BLOCK)
+    assert stats()["mode"] == MODE_BLOCK
+    for address in (0, 0xffffffff81000000):
+        assert cbtest.c_call(cbtest.libc.ioctl, w, cbtest.CIRCBUF_SET_MODE,
+                             address) == (-1, errno.EFAULT)
+    os.close(r)
+    os.close(w)
+
+
+def test_full_ring_drops_the_oldest_whole_records():
+    reload_module(buffer_size=1000, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    sent = records(10, 300)
+    for record in sent:
+        assert os.write(w, record) == 300
+    s = stats()
+    assert (s["used"], s["dropped_records"], s["dropped_bytes"]) == (900, 7, 2100), s
+    assert (s["writes"], s["bytes_written"], s["write_waits"]) == (10, 3000, 0), s
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    assert os.read(r, 4096) == b"".join(sent[7:]), "not the newest three records"
+    os.close(w)
+    os.close(r)
+
+
+def test_writers_never_wait_or_get_eagain():
+    reload_module(buffer_size=64, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    nb = os.open(DEV, os.O_WRONLY | os.O_NONBLOCK)
+    os.write(w, b"a" * 64)
+    assert not blocks(lambda: os.write(w, b"b" * 10)), "a blocking write waited"
+    assert os.write(nb, b"c" * 10) == 10, "a non-blocking write got less than all"
+    assert stats()["write_waits"] == 0
+    os.close(w)
+    os.close(nb)
+
+
+def test_poll_reports_a_full_ring_writable():
+    reload_module(buffer_size=64, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    os.write(w, b"x" * 64)
+    poller = select.poll()
+    poller.register(w, select.POLLOUT)
+    assert poller.poll(0) == [(w, select.POLLOUT)]
+    os.close(w)
+
+
+def test_reads_end_at_record_boundaries():
+    reload_module(buffer_size=4096, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    sizes = (100, 250, 40, 300, 7)
+    sent = [bytes([i + 1]) * n for i, n in enumerate(sizes)]
+    for record in sent:
+        os.write(w, record)
+    assert os.read(r, 360) == sent[0] + sent[1], "a read split a record that fitting stopped"
+    assert os.read(r, 39) == sent[2][:39], "a record larger than the buffer comes in pieces"
+    assert os.read(r, 1000) == sent[2][39:] + sent[3] + sent[4]
+    os.close(w)
+    os.close(r)
+
+
+def test_block_mode_reads_fill_the_buffer():
+    """The boundary rule is overwrite mode's: in block mode reads stay pipe-like."""
+    reload_module(buffer_size=4096)
+    w = os.open(DEV, os.O_WRONLY)
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    os.write(w, b"a" * 100)
+    os.write(w, b"b" * 100)
+    assert os.read(r, 150) == b"a" * 100 + b"b" * 50
+    os.close(w)
+    os.close(r)
+
+
+def test_long_writes_become_pipe_buf_records():
+    reload_module(buffer_size=3 * PIPE_BUF, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    data = bytes(range(256)) * 40  # 10240 bytes: records of 4096, 4096, 2048
+    assert os.write(w, data) == len(data)
+    os.write(w, b"z" * 2048)  # fits: 10240 + 2048 = 12288, nothing dropped
+    assert stats()["dropped_records"] == 0
+    os.write(w, b"y")  # the first 4096-byte record goes
+    s = stats()
+    assert (s["dropped_records"], s["dropped_bytes"]) == (1, PIPE_BUF), s
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    assert os.read(r, 65536) == data[PIPE_BUF:] + b"z" * 2048 + b"y"
+    os.close(w)
+    os.close(r)
+
+
+def test_write_longer_than_the_ring_keeps_its_newest_records():
+    reload_module(buffer_size=100, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    data = bytes(range(250))
+    assert os.write(w, data) == 250, "the whole write counts as written"
+    s = stats()
+    assert (s["used"], s["dropped_records"], s["dropped_bytes"]) == (50, 2, 200), s
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    assert os.read(r, 1000) == data[200:]
+    os.close(w)
+    os.close(r)
+
+
+def test_rest_of_a_partly_read_record_is_dropped_whole():
+    reload_module(buffer_size=1000, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    os.write(w, b"a" * 600)
+    assert os.read(r, 100) == b"a" * 100
+    os.write(w, b"b" * 400)
+    os.write(w, b"c" * 300)  # needs the 500 left of the first record
+    s = stats()
+    assert (s["dropped_records"], s["dropped_bytes"]) == (1, 500), s
+    assert os.read(r, 1000) == b"b" * 400 + b"c" * 300
+    os.close(w)
+    os.close(r)
+
+
+def test_faulting_write_drops_nothing():
+    reload_module(buffer_size=100, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    os.write(w, b"k" * 100)
+    for address in (0, 0xffffffff81000000):
+        assert cbtest.c_call(cbtest.libc.write, w, address, 50) == (-1, errno.EFAULT)
+    s = stats()
+    assert (s["used"], s["dropped_records"], s["dropped_bytes"]) == (100, 0, 0), s
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    assert os.read(r, 1000) == b"k" * 100
+    os.close(w)
+    os.close(r)
+
+
+def test_switching_to_overwrite_releases_blocked_writers():
+    reload_module(buffer_size=100)
+    w = os.open(DEV, os.O_WRONLY)
+    os.write(w, b"o" * 100)
+    writer = Child(lambda: os.write(w, b"n" * 60))
+    assert not writer.finished_within(0.3), "the writer did not wait in block mode"
+    set_mode(w, MODE_OVERWRITE)
+    assert writer.result() == b"60"
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    assert os.read(r, 1000) == b"n" * 60, "the old record should have made room"
+    os.close(w)
+    os.close(r)
+
+
+def test_back_to_block_mode_writers_wait_again():
+    reload_module(buffer_size=100, mode=1)
+    w = os.open(DEV, os.O_WRONLY)
+    set_mode(w, MODE_BLOCK)
+    os.write(w, b"x" * 100)
+    assert blocks(lambda: os.write(w, b"y")), "block mode must wait on a full ring"
+    expect_errno(errno.EAGAIN, os.write, os.open(DEV, os.O_WRONLY | os.O_NONBLOCK), b"y")
+    os.close(w)
+
+
+def test_concurrent_writers_and_a_reader_see_only_whole_records():
+    """Four writers race one reader on a small ring: every record read is
+    whole and each writer's records arrive in order; the books balance."""
+    reload_module(buffer_size=2048, mode=1)
+    size, count, writers = 64, 3000, 4
+
+    def writer(n):
+        fd = os.open(DEV, os.O_WRONLY)
+        for seq in range(count):
+            head = struct.pack("<II", n, seq)
+            body = bytes([(n * 31 + seq) % 256]) * (size - 8)
+            assert os.write(fd, head + body) == size
+        os.close(fd)
+        return b"ok"
+
+    r = os.open(DEV, os.O_RDONLY)
+    children = [Child(lambda n=n: writer(n)) for n in range(writers)]
+    time.sleep(0.2)  # let the writers overrun the ring before reading starts
+    last = [-1] * writers
+    received = 0
+    while True:
+        chunk = os.read(r, PIPE_BUF)
+        if not chunk:
+            break
+        assert len(chunk) % size == 0, f"a read of {len(chunk)} bytes split a record"
+        for at in range(0, len(chunk), size):
+            n, seq = struct.unpack_from("<II", chunk, at)
+            assert n < writers and seq > last[n], (n, seq, last[n])
+            assert chunk[at + 8:at + size] == bytes([(n * 31 + seq) % 256]) * (size - 8)
+            last[n] = seq
+            received += 1
+    for child in children:
+        assert child.result(60) == b"ok"
+    s = stats(r)
+    os.close(r)
+    total = size * count * writers
+    assert s["bytes_written"] == total, s
+    assert s["bytes_read"] == received * size, s
+    assert s["bytes_read"] + s["dropped_bytes"] + s["used"] == total, s
+    assert s["dropped_records"] > 0 and s["dropped_records"] * size == s["dropped_bytes"], s
+    assert s["used"] == 0 and max(last) == count - 1, (s, last)
+
+
+def test_unknown_set_mode_shapes_are_enotty():
+    fd = os.open(DEV, os.O_RDWR)
+    buf = ctypes.create_string_buffer(16)
+    for cmd in (cbtest._ioc(1, 0xC1, 0x03, 8), cbtest._ioc(2, 0xC1, 0x03, 4),
+                cbtest._ioc(0, 0xC1, 0x03, 0)):
+        assert cbtest.c_call(cbtest.libc.ioctl, fd, cmd, buf) == (-1, errno.ENOTTY), hex(cmd)
+    os.close(fd)
