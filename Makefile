@@ -6,6 +6,7 @@
 #   make KDIR=/path/to/tree    build against another CONFIG_RUST kernel tree
 #   make LLVM=-19              pass the LLVM suffix the tree was built with
 #   make MO=/abs/dir           put the objects in another directory
+#   make rustdoc               the driver's rustdoc, in $(MO or .)/doc/circbuf/
 #   make install               install the module (depmod included), the udev
 #                              rule, and the "circbuf" group it names
 #   make demo                  build the test kernel, boot it, show circbuf at work
@@ -14,7 +15,7 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) CONFIG_CIRCBUF=m \
 	$(if $(LLVM),LLVM=$(LLVM)) $(if $(MO),MO=$(MO))
 
-.PHONY: all modules clean install demo check
+.PHONY: all modules clean install rustdoc demo check
 all modules:
 	$(MAKE) $(KBUILD_ARGS) modules
 
@@ -23,6 +24,9 @@ install: modules
 	$(MAKE) $(KBUILD_ARGS) modules_install
 	install -D -m 0644 udev/70-circbuf.rules $(DESTDIR)/etc/udev/rules.d/70-circbuf.rules
 	$(if $(DESTDIR),,getent group circbuf >/dev/null || groupadd --system circbuf)
+
+rustdoc: modules
+	tools/rustdoc $(or $(MO),$(CURDIR)) $(or $(MO),$(CURDIR))/doc
 
 clean:
 	$(MAKE) $(KBUILD_ARGS) clean
