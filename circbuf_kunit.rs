@@ -171,23 +171,41 @@ mod tests {
         // 100 bytes: the start map spans two words and records wrap.
         let mut r = record_ring(100);
         for (i, len) in [30usize, 30, 30].into_iter().enumerate() {
-            assert_eq!(overwrite(&mut r, &[i as u8; 100][..len]), Dropped::default());
+            assert_eq!(
+                overwrite(&mut r, &[i as u8; 100][..len]),
+                Dropped::default()
+            );
         }
         // 40 bytes need two of the 30-byte records gone.
         let dropped = overwrite(&mut r, &[7u8; 40]);
-        assert_eq!(dropped, Dropped { bytes: 60, records: 2 });
+        assert_eq!(
+            dropped,
+            Dropped {
+                bytes: 60,
+                records: 2
+            }
+        );
         assert_eq!(r.len(), 70);
         // Readers taking whole records stop at the boundary after record 2.
         assert_eq!(r.whole_records_within(69), 30);
         assert_eq!(r.whole_records_within(10), 10);
         let mut out = [0u8; 100];
-        assert_eq!(r.read_with(30, |c| {
-            out[..c.len()].copy_from_slice(c);
-            c.len()
-        }), 30);
+        assert_eq!(
+            r.read_with(30, |c| {
+                out[..c.len()].copy_from_slice(c);
+                c.len()
+            }),
+            30
+        );
         assert!(out[..30].iter().all(|&b| b == 2));
         // A record longer than the ring empties it.
-        assert_eq!(r.make_room(101), Dropped { bytes: 40, records: 1 });
+        assert_eq!(
+            r.make_room(101),
+            Dropped {
+                bytes: 40,
+                records: 1
+            }
+        );
         assert!(r.is_empty());
     }
 
@@ -200,7 +218,10 @@ mod tests {
         assert_eq!(Mode::from_uapi(2), None);
         assert!(rules::poll_writable_in(Mode::Overwrite, 0, 64));
         assert!(!rules::poll_writable_in(Mode::Block, 0, 64));
-        assert_eq!(rules::overwrite_record_max(1 << 16), rules::ATOMIC_WRITE_MAX);
+        assert_eq!(
+            rules::overwrite_record_max(1 << 16),
+            rules::ATOMIC_WRITE_MAX
+        );
         assert_eq!(rules::overwrite_record_max(100), 100);
     }
 

@@ -126,16 +126,6 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
         self.last_start(self.ring.head(), max).unwrap_or(max)
     }
 
-    /// Folds a position below twice the capacity back into the ring.
-    fn wrap(&self, position: usize) -> usize {
-        let capacity = self.capacity();
-        if position >= capacity {
-            position - capacity
-        } else {
-            position
-        }
-    }
-
     /// Marks `position` as the start of a record.
     fn set(&mut self, position: usize) {
         self.starts[position / WORD_BITS] |= 1 << (position % WORD_BITS);
@@ -145,7 +135,7 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
     fn clear_range(&mut self, start: usize, len: usize) {
         let mut done = 0;
         while done < len {
-            let position = self.wrap(start + done);
+            let position = self.ring.wrap(start + done);
             let bit = position % WORD_BITS;
             let span = (WORD_BITS - bit)
                 .min(self.capacity() - position)
@@ -160,7 +150,7 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
     fn next_start(&self, from: usize, limit: usize) -> Option<usize> {
         let mut distance = 1;
         while distance <= limit {
-            let position = self.wrap(from + distance);
+            let position = self.ring.wrap(from + distance);
             let bit = position % WORD_BITS;
             let span = (WORD_BITS - bit)
                 .min(self.capacity() - position)
@@ -179,7 +169,7 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
     fn last_start(&self, from: usize, limit: usize) -> Option<usize> {
         let mut distance = limit;
         while distance >= 1 {
-            let position = self.wrap(from + distance);
+            let position = self.ring.wrap(from + distance);
             let bit = position % WORD_BITS;
             // Positions `position - span + 1 ..= position` share a word and
             // lie at distances `distance - span + 1 ..= distance`.

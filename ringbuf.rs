@@ -86,7 +86,7 @@ impl<B: DerefMut<Target = [u8]>> RingBuf<B> {
 
     /// Folds an index below twice the capacity back into the storage. No
     /// division: indices only ever run past the end by less than one lap.
-    fn wrap(&self, index: usize) -> usize {
+    pub(crate) fn wrap(&self, index: usize) -> usize {
         let cap = self.capacity();
         if index >= cap {
             index - cap
