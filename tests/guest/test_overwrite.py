@@ -255,3 +255,112 @@ def test_unknown_set_mode_shapes_are_enotty():
                 cbtest._ioc(0, 0xC1, 0x03, 0)):
         assert cbtest.c_call(cbtest.libc.ioctl, fd, cmd, buf) == (-1, errno.ENOTTY), hex(cmd)
     os.close(fd)
+
+
+# The stress tool in overwrite mode (`stress --overwrite`), run as in
+# test_tools.py: it must pass with drops really happening, put the device
+# back in the mode it found, and fail when the books do not balance.
+
+STRESS = os.path.join("tools", "target", "release", "stress")
+STRESS_SEED = 20240601
+RECORD_MAGIC = 0xC1B05EED
+
+
+def stress(*args, duration=2):
+    """Runs stress on the device; returns its exit status, summary line
+    (the last line of its output) and error output."""
+    cmd = [STRESS, DEV, f"--duration={duration}", f"--seed={STRESS_SEED}", *args]
+    result = cbtest.run(*cmd, check=False, timeout=duration + 90)
+    lines = result.stdout.strip().splitlines()
+    return result.returncode, lines[-1] if lines else "", result.stderr
+
+
+def stress_passes(*args, duration=2):
+    code, summary, errors = stress(*args, duration=duration)
+    assert code == 0 and "verdict=PASS" in summary, (args, code, summary, errors)
+    assert f"seed={STRESS_SEED}" in summary, summary
+    return summary
+
+
+def summary_value(summary, key):
+    for word in summary.split():
+        if word.startswith(f"{key}="):
+            return int(word.split("=", 1)[1])
+    raise AssertionError(f"no {key}= in {summary!r}")
+
+
+def stress_overwrite_balances(*args):
+    """Runs `stress --overwrite ARGS` on a device in block mode and checks
+    its summary against the statistics; returns the records dropped."""
+    before = stats()
+    assert before["mode"] == MODE_BLOCK, before
+    summary = stress_passes("--overwrite", *args)
+    after = stats()
+    assert "mode=records device-mode=overwrite" in summary, summary
+    dropped = summary_value(summary, "dropped-records")
+    moved = {k: after[k] - before[k] for k in
+             ("bytes_written", "bytes_read", "dropped_bytes", "dropped_records", "write_waits")}
+    assert moved["dropped_records"] == dropped, (summary, moved)
+    assert moved["bytes_read"] == summary_value(summary, "bytes"), (summary, moved)
+    assert moved["bytes_written"] == moved["bytes_read"] + moved["dropped_bytes"], moved
+    assert moved["write_waits"] == 0, moved
+    assert after["mode"] == MODE_BLOCK, "stress did not switch the device back"
+    assert (after["used"], after["writers"]) == (0, 0), after
+    assert after["readers"] == before["readers"], (before, after)
+    return dropped
+
+
+def test_stress_overwrite_on_a_small_ring_drops_and_balances():
+    reload_module(buffer_size=256)
+    dropped = stress_overwrite_balances("--writers=4", "--readers=2", "--record-size=32")
+    assert dropped > 0, "four writers never overran an eight-record ring"
+
+
+def test_stress_overwrite_on_a_64_kib_ring():
+    reload_module(buffer_size=65536)
+    stress_overwrite_balances("--writers=4", "--readers=2")
+
+
+def test_stress_overwrite_with_processes_and_records_that_do_not_tile_the_ring():
+    reload_module(buffer_size=4096)
+    dropped = stress_overwrite_balances("--writers=8", "--readers=2", "--record-size=100",
+                                        "--processes")
+    assert dropped > 0, "eight writers never overran a 40-record ring"
+
+
+def test_stress_runs_an_overwrite_device_in_block_mode_and_switches_it_back():
+    reload_module(buffer_size=4096, mode=1)
+    summary = stress_passes("--writers=4", "--readers=4")
+    assert "device-mode" not in summary and "dropped" not in summary, summary
+    s = stats()
+    assert s["mode"] == MODE_OVERWRITE, "stress did not switch the device back"
+    assert (s["dropped_records"], s["used"]) == (0, 0), s
+
+
+def test_stress_overwrite_fails_when_a_record_is_taken_behind_its_back():
+    """A reader outside the run takes one record. Overwrite mode excuses
+    records the device dropped, not this one: the books must not balance."""
+    reload_module(buffer_size=4096)
+    # Opened here, before stress looks, so that it sees (and warns about)
+    # the outsider whenever the child gets to run.
+    fd = os.open(DEV, os.O_RDONLY)
+
+    def outsider():
+        deadline = time.monotonic() + 30
+        # Until the run's writers open, reads see end-of-file: switching
+        # the mode took a writer that has come and gone.
+        while not (record := os.read(fd, 64)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return record
+
+    child = Child(outsider)
+    os.close(fd)
+    code, summary, errors = stress("--overwrite", "--writers=4", "--readers=2")
+    taken = child.result(30)
+    assert len(taken) == 64 and struct.unpack_from("<I", taken)[0] == RECORD_MAGIC, taken
+    assert code == 1 and "verdict=FAIL" in summary, (code, summary, errors)
+    assert "also open for reading by 1 other file" in errors, errors
+    assert ("violation: the device's dropped_records delta = "
+            in errors and "but records written but never received = " in errors), errors
+    s = stats()
+    assert s["mode"] == MODE_BLOCK, "a failed run must switch the device back too"

@@ -205,10 +205,7 @@ mod tests {
         let end = lines[1].find("4096").unwrap() + 4;
         for line in &lines[1..] {
             let bytes = line.as_bytes();
-            assert!(
-                bytes[end - 1] != b' ' && bytes[end] == b' ',
-                "{table}"
-            );
+            assert!(bytes[end - 1] != b' ' && bytes[end] == b' ', "{table}");
         }
         assert_eq!(
             lines[12],

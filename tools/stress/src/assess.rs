@@ -5,16 +5,19 @@
 use std::fmt;
 use std::time::Duration;
 
-use circbuf::Stats;
+use circbuf::{Mode as DeviceMode, Stats};
 
+use crate::books::{check_totals, RunKind, Totals};
 use crate::ledger::reconcile;
-use crate::verdict::{check_totals, Totals, Violations};
+use crate::verdict::Violations;
 use crate::worker::{Mode, Report, Role};
 
 /// Sums the reports per side and collects everything the workers saw go
 /// wrong; in records mode also reconciles every record written with every
-/// record read.
-pub fn assess_reports(mode: Mode, writers: u32, reports: &[Report]) -> (Totals, Violations) {
+/// record read. Records that never arrived are violations on a device in
+/// block mode; in overwrite mode they are only counted, for [`check_totals`]
+/// to hold against the device's drops.
+pub fn assess_reports(kind: RunKind, writers: u32, reports: &[Report]) -> (Totals, Violations) {
     let mut totals = Totals::default();
     let mut violations = Violations::default();
     let mut written = vec![0u64; writers as usize];
@@ -31,13 +34,19 @@ pub fn assess_reports(mode: Mode, writers: u32, reports: &[Report]) -> (Totals, 
             Role::Reader => {
                 totals.reads += report.ops;
                 totals.bytes_read += report.bytes;
+                totals.records_read += report.records;
                 received.extend(report.received.clone());
             }
         }
         violations.extend(report.violations.clone());
     }
-    if mode == Mode::Records {
-        violations.extend(reconcile(&written, &received));
+    if kind.mode() == Mode::Records {
+        let found = reconcile(&written, &received);
+        violations.extend(found.violations);
+        totals.records_lost = found.lost_records;
+        if kind.device_mode() == DeviceMode::Block {
+            violations.extend(found.losses);
+        }
     }
     (totals, violations)
 }
@@ -45,28 +54,28 @@ pub fn assess_reports(mode: Mode, writers: u32, reports: &[Report]) -> (Totals, 
 /// The full verdict: [`assess_reports`] plus the comparison of the totals
 /// with the device's counters before and after the run.
 pub fn assess(
-    mode: Mode,
+    kind: RunKind,
     writers: u32,
     reports: &[Report],
     before: &Stats,
     after: &Stats,
 ) -> (Totals, Violations) {
-    let (totals, mut violations) = assess_reports(mode, writers, reports);
-    violations.extend(check_totals(&totals, before, after));
+    let (totals, mut violations) = assess_reports(kind, writers, reports);
+    violations.extend(check_totals(kind, &totals, before, after));
     (totals, violations)
 }
 
 /// The facts the summary line reports.
 #[derive(Clone, Debug)]
 pub struct Summary {
-    /// Records or stream.
-    pub mode: Mode,
+    /// What was sent, through a device in which mode.
+    pub kind: RunKind,
     /// Number of writers.
     pub writers: u32,
     /// Number of readers.
     pub readers: u32,
-    /// Bytes per record, in records mode.
-    pub record_size: Option<usize>,
+    /// Records the device dropped (shown for overwrite runs).
+    pub dropped_records: u64,
     /// Bytes that went through the device (read).
     pub bytes: u64,
     /// Read and write calls that moved data.
@@ -81,17 +90,21 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match self.mode {
+        let mode = match self.kind.mode() {
             Mode::Records => "records",
             Mode::Stream => "stream",
         };
-        write!(
-            f,
-            "stress: mode={mode} writers={} readers={}",
-            self.writers, self.readers
-        )?;
-        if let Some(size) = self.record_size {
+        write!(f, "stress: mode={mode}")?;
+        let overwrite = self.kind.device_mode() == DeviceMode::Overwrite;
+        if overwrite {
+            write!(f, " device-mode={}", DeviceMode::Overwrite.name())?;
+        }
+        write!(f, " writers={} readers={}", self.writers, self.readers)?;
+        if let Some(size) = self.kind.record_size() {
             write!(f, " record-size={size}")?;
+        }
+        if overwrite {
+            write!(f, " dropped-records={}", self.dropped_records)?;
         }
         let seconds = self.elapsed.as_secs_f64();
         write!(
@@ -109,9 +122,13 @@ impl fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::books::counters;
     use crate::ledger::ReaderLedger;
     use crate::record::RecordId;
-    use crate::verdict::{counters, Violation};
+    use crate::verdict::Violation;
+
+    const RECORDS: RunKind = RunKind::Records { record_size: 64 };
+    const OVERWRITE: RunKind = RunKind::Overwrite { record_size: 64 };
 
     fn writer(id: u32, records: u64) -> Report {
         let mut r = Report::new(Role::Writer, id);
@@ -143,7 +160,7 @@ mod tests {
             writer(1, 2),
         ];
         let (totals, v) = assess(
-            Mode::Records,
+            RECORDS,
             2,
             &reports,
             &Stats::default(),
@@ -158,7 +175,7 @@ mod tests {
     fn a_lost_record_fails_twice_over() {
         let reports = [reader(0, 1, &[(0, 0), (0, 2)]), writer(0, 3)];
         let (_, v) = assess(
-            Mode::Records,
+            RECORDS,
             1,
             &reports,
             &Stats::default(),
@@ -182,7 +199,7 @@ mod tests {
     fn device_counters_must_agree_with_the_workers() {
         let reports = [reader(0, 1, &[(0, 0)]), writer(0, 1)];
         let (_, v) = assess(
-            Mode::Records,
+            RECORDS,
             1,
             &reports,
             &Stats::default(),
@@ -207,17 +224,17 @@ mod tests {
             expected: 1,
             found: 2,
         });
-        let (_, v) = assess_reports(Mode::Stream, 1, &[w, r]);
+        let (_, v) = assess_reports(RunKind::Stream, 1, &[w, r]);
         assert_eq!(v.total(), 1);
     }
 
     #[test]
     fn summary_is_one_line_with_every_fact() {
         let s = Summary {
-            mode: Mode::Records,
+            kind: RECORDS,
             writers: 4,
             readers: 2,
-            record_size: Some(64),
+            dropped_records: 0,
             bytes: 2_000_000,
             ops: 31_250,
             elapsed: Duration::from_secs(2),
@@ -230,10 +247,9 @@ mod tests {
              time=2.00s rate=1.00MB/s verdict=PASS seed=17"
         );
         let failed = Summary {
-            mode: Mode::Stream,
-            record_size: None,
+            kind: RunKind::Stream,
             passed: false,
-            ..s
+            ..s.clone()
         };
         let text = failed.to_string();
         assert!(
@@ -242,5 +258,117 @@ mod tests {
         );
         assert!(text.contains("verdict=FAIL"), "{text}");
         assert!(!text.contains('\n'));
+        let overwrite = Summary {
+            kind: OVERWRITE,
+            dropped_records: 1234,
+            ..s
+        };
+        assert_eq!(
+            overwrite.to_string(),
+            "stress: mode=records device-mode=overwrite writers=4 readers=2 record-size=64 \
+             dropped-records=1234 bytes=2000000 ops=31250 time=2.00s rate=1.00MB/s \
+             verdict=PASS seed=17"
+        );
+    }
+
+    /// What a device in overwrite mode reports after `writes` 64-byte
+    /// records were written, `read` read and the rest dropped.
+    fn overwrite_after(writes: u64, read: u64) -> Stats {
+        Stats {
+            mode: 1,
+            dropped_records: writes - read,
+            dropped_bytes: (writes - read) * 64,
+            ..counters(read, writes, read * 64, writes * 64)
+        }
+    }
+
+    #[test]
+    fn overwrite_runs_may_skip_the_records_the_device_dropped() {
+        // Writer 0 wrote 0..=4 and writer 1 0..=2; the device dropped four
+        // of the eight, and each reader got the others in order.
+        let reports = [
+            reader(0, 2, &[(0, 1), (1, 0), (0, 4)]),
+            reader(1, 2, &[(1, 2)]),
+            writer(0, 5),
+            writer(1, 3),
+        ];
+        let (totals, v) = assess(
+            OVERWRITE,
+            2,
+            &reports,
+            &Stats::default(),
+            &overwrite_after(8, 4),
+        );
+        assert!(v.is_empty(), "{:?}", v.kept());
+        assert_eq!((totals.records_read, totals.records_lost), (4, 4));
+    }
+
+    #[test]
+    fn overwrite_runs_still_catch_duplicates_reordering_and_unexplained_losses() {
+        let mut out_of_order = ReaderLedger::new(1, 1);
+        out_of_order.accept(RecordId { writer: 0, seq: 3 }).unwrap();
+        let late = out_of_order
+            .accept(RecordId { writer: 0, seq: 2 })
+            .unwrap_err();
+        let mut second = Report::new(Role::Reader, 1);
+        second.ops = 2;
+        second.records = 2;
+        second.bytes = 128;
+        second.received = Some(out_of_order.into_received());
+        second.violations.push(late.clone());
+        let reports = [reader(0, 1, &[(0, 0), (0, 3)]), second, writer(0, 5)];
+        // Four reads but three distinct records (seq 3 came twice), so two
+        // are missing although the device dropped one: the duplicate shows
+        // in the books too.
+        let (_, v) = assess(
+            OVERWRITE,
+            1,
+            &reports,
+            &Stats::default(),
+            &overwrite_after(5, 4),
+        );
+        assert_eq!(
+            v.kept()[..2],
+            [
+                late,
+                Violation::Duplicate {
+                    writer: 0,
+                    seq: 3,
+                    reader: 1
+                },
+            ]
+        );
+        assert_eq!(
+            v.kept()[2].to_string(),
+            "the device's dropped_records delta = 1 but records written but never received = 2"
+        );
+        assert_eq!(v.total(), 3);
+        // The same reads where the device owns up to no drop: the missing
+        // records are a failure of the books, not excused by the mode.
+        let reports = [reader(0, 1, &[(0, 0), (0, 1), (0, 3)]), writer(0, 5)];
+        let after = Stats {
+            dropped_records: 1,
+            dropped_bytes: 64,
+            ..overwrite_after(5, 3)
+        };
+        let (totals, v) = assess(OVERWRITE, 1, &reports, &Stats::default(), &after);
+        assert_eq!(totals.records_lost, 2);
+        assert!(
+            v.kept()[0].to_string().starts_with(
+                "the device's dropped_records delta = 1 but records written but never received = 2"
+            ),
+            "{:?}",
+            v.kept()
+        );
+    }
+
+    #[test]
+    fn losses_are_violations_in_block_mode_only() {
+        let reports = [reader(0, 1, &[(0, 0), (0, 2)]), writer(0, 3)];
+        let (_, v) = assess_reports(RECORDS, 1, &reports);
+        assert!(matches!(v.kept(), [Violation::Lost { first: 1, .. }]));
+        let (totals, v) = assess_reports(OVERWRITE, 1, &reports);
+        assert!(v.is_empty(), "{:?}", v.kept());
+        assert_eq!(totals.records_lost, 1);
     }
 }

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Bookkeeping of which records each reader received, and the end-of-run
-//! reconciliation that proves every written record arrived exactly once.
+//! reconciliation that proves every written record arrived at most once,
+//! and which ones never arrived.
 //!
 //! A reader checks order as it goes (a writer's records must reach it in
 //! increasing sequence order) and logs each sequence number compactly. At
 //! the end all readers' logs are merged per writer into a bitmap of the
-//! sequence numbers that writer completed, which exposes losses,
-//! duplicates and records nobody wrote.
+//! sequence numbers that writer completed, which exposes duplicates,
+//! records nobody wrote, and losses. Losses are kept apart: a device in
+//! block mode may lose nothing, while one in overwrite mode must have
+//! dropped exactly as many records as went missing (see
+//! [`books`](crate::books)).
 
 use serde::{Deserialize, Serialize};
 
@@ -253,11 +257,24 @@ impl Bitmap {
     }
 }
 
+/// What [`reconcile`] found.
+#[derive(Debug, Default)]
+pub struct Reconciliation {
+    /// Records received more than once, or received although nobody
+    /// completed writing them: wrong whatever the device's mode.
+    pub violations: Violations,
+    /// Each run of consecutive records written but never received, as a
+    /// [`Violation::Lost`]: wrong unless the device may drop records.
+    pub losses: Violations,
+    /// How many records were written but never received.
+    pub lost_records: u64,
+}
+
 /// Checks that every record writer `w` completed (sequence numbers
-/// `0..written[w]`) was received exactly once across all readers, and that
-/// nothing else was received.
-pub fn reconcile(written: &[u64], received: &[Received]) -> Violations {
-    let mut violations = Violations::default();
+/// `0..written[w]`) was received at most once across all readers and that
+/// nothing else was received, and collects the records never received.
+pub fn reconcile(written: &[u64], received: &[Received]) -> Reconciliation {
+    let mut found = Reconciliation::default();
     for (writer, &count) in written.iter().enumerate() {
         let writer = writer as u32;
         let mut seen = Bitmap::new(count);
@@ -276,13 +293,13 @@ pub fn reconcile(written: &[u64], received: &[Received]) -> Violations {
             for seq in in_order.chain(strays) {
                 let reader = r.reader;
                 if seq >= count {
-                    violations.push(Violation::Phantom {
+                    found.violations.push(Violation::Phantom {
                         writer,
                         seq,
                         reader,
                     });
                 } else if !seen.insert(seq) {
-                    violations.push(Violation::Duplicate {
+                    found.violations.push(Violation::Duplicate {
                         writer,
                         seq,
                         reader,
@@ -300,14 +317,15 @@ pub fn reconcile(written: &[u64], received: &[Received]) -> Violations {
             while seq < count && !seen.contains(seq) {
                 seq += 1;
             }
-            violations.push(Violation::Lost {
+            found.lost_records += seq - first;
+            found.losses.push(Violation::Lost {
                 writer,
                 first,
                 count: seq - first,
             });
         }
     }
-    violations
+    found
 }
 
 #[cfg(test)]
@@ -434,6 +452,11 @@ mod tests {
         );
     }
 
+    /// True when everything written was received exactly once.
+    fn clean(found: &Reconciliation) -> bool {
+        found.violations.is_empty() && found.losses.is_empty() && found.lost_records == 0
+    }
+
     fn received(reader: u32, per_writer: &[&[u64]]) -> Received {
         let mut ledger = ReaderLedger::new(reader, per_writer.len() as u32);
         for (w, seqs) in per_writer.iter().enumerate() {
@@ -448,20 +471,22 @@ mod tests {
     fn complete_interleaved_delivery_passes() {
         let a = received(0, &[&[0, 2, 3], &[1]]);
         let b = received(1, &[&[1, 4], &[0, 2]]);
-        assert!(reconcile(&[5, 3], &[a, b]).is_empty());
+        assert!(clean(&reconcile(&[5, 3], &[a, b])));
     }
 
     #[test]
     fn nothing_written_nothing_received_passes() {
-        assert!(reconcile(&[0, 0], &[received(0, &[&[], &[]])]).is_empty());
+        assert!(clean(&reconcile(&[0, 0], &[received(0, &[&[], &[]])])));
     }
 
     #[test]
     fn losses_are_reported_as_ranges() {
         let a = received(0, &[&[0, 1, 5, 9]]);
-        let v = reconcile(&[12], &[a]);
+        let found = reconcile(&[12], &[a]);
+        assert!(found.violations.is_empty());
+        assert_eq!(found.lost_records, 8);
         assert_eq!(
-            v.kept(),
+            found.losses.kept(),
             [
                 Violation::Lost {
                     writer: 0,
@@ -486,7 +511,7 @@ mod tests {
     fn duplicates_across_readers_are_reported() {
         let a = received(0, &[&[0, 1]]);
         let b = received(3, &[&[1, 2]]);
-        let v = reconcile(&[3], &[a, b]);
+        let v = reconcile(&[3], &[a, b]).violations;
         assert_eq!(
             v.kept(),
             [Violation::Duplicate {
@@ -500,7 +525,7 @@ mod tests {
     #[test]
     fn records_nobody_completed_are_phantoms() {
         let a = received(2, &[&[0, 1, 2]]);
-        let v = reconcile(&[2], &[a]);
+        let v = reconcile(&[2], &[a]).violations;
         assert_eq!(
             v.kept(),
             [Violation::Phantom {
@@ -516,14 +541,41 @@ mod tests {
         let mut ledger = ReaderLedger::new(0, 1);
         ledger.accept(id(0, 1)).unwrap();
         assert!(ledger.accept(id(0, 0)).is_err());
-        let v = reconcile(&[2], &[ledger.into_received()]);
-        assert!(v.is_empty(), "{:?}", v.kept());
+        let found = reconcile(&[2], &[ledger.into_received()]);
+        assert!(clean(&found), "{found:?}");
 
         let mut ledger = ReaderLedger::new(0, 1);
         ledger.accept(id(0, 0)).unwrap();
         assert!(ledger.accept(id(0, 0)).is_err());
-        let v = reconcile(&[1], &[ledger.into_received()]);
+        let v = reconcile(&[1], &[ledger.into_received()]).violations;
         assert!(matches!(v.kept(), [Violation::Duplicate { seq: 0, .. }]));
+    }
+
+    #[test]
+    fn gaps_are_counted_apart_from_duplicates_and_phantoms() {
+        // What overwrite mode may do (skip records) is kept apart from what
+        // it may not (deliver one twice, or one never written).
+        let a = received(0, &[&[0, 4, 9], &[]]);
+        let b = received(1, &[&[4, 5], &[2]]);
+        let found = reconcile(&[9, 3], &[a, b]);
+        assert_eq!(
+            found.violations.kept(),
+            [
+                Violation::Phantom {
+                    writer: 0,
+                    seq: 9,
+                    reader: 0
+                },
+                Violation::Duplicate {
+                    writer: 0,
+                    seq: 4,
+                    reader: 1
+                },
+            ]
+        );
+        // Writer 0 lost 1..=3 and 6..=8, writer 1 lost 0..=1.
+        assert_eq!(found.lost_records, 8);
+        assert_eq!(found.losses.total(), 3);
     }
 
     #[test]
@@ -532,9 +584,9 @@ mod tests {
         let b = received(1, &[&[1, 3, 5], &[3]]);
         let wire = serde_json::to_string(&[a, b]).unwrap();
         let back: Vec<Received> = serde_json::from_str(&wire).unwrap();
-        assert!(reconcile(&[7, 4], &back).is_empty());
+        assert!(clean(&reconcile(&[7, 4], &back)));
         assert!(matches!(
-            reconcile(&[8, 4], &back).kept(),
+            reconcile(&[8, 4], &back).losses.kept(),
             [Violation::Lost {
                 writer: 0,
                 first: 7,

@@ -3,8 +3,9 @@
 //! is unit-tested on the host and its worker loops can run against a FIFO
 //! stand-in in the integration tests.
 //!
-//! - [`record`], [`ledger`], [`stream`], [`verdict`], [`assess`]: pure
-//!   encoding and verification logic;
+//! - [`record`], [`ledger`], [`stream`], [`verdict`], [`books`],
+//!   [`assess`]: pure encoding and verification logic;
+//! - [`device_mode`]: putting the device in the mode a run needs, and back;
 //! - [`worker`]: the reader and writer loops;
 //! - [`launch`]: running them as threads or child processes;
 //! - [`supervise`]: watchdog and progress line;
@@ -12,6 +13,8 @@
 //!   sizes are drawn from.
 
 pub mod assess;
+pub mod books;
+pub mod device_mode;
 pub mod launch;
 pub mod ledger;
 pub mod record;

@@ -4,7 +4,8 @@
 //!
 //! This file owns the command line, the checks made before a run (device
 //! idle, record size atomic), and the sequence of a run: snapshot the
-//! counters, launch, supervise, assess, print the verdict.
+//! counters, put the device in the run's mode, launch, supervise, assess,
+//! print the verdict, switch the mode back.
 //!
 //! Exit status: 0 when the run passes, 1 when it finds a violation or the
 //! watchdog fires, 2 when it cannot run (bad arguments, device missing or
@@ -22,10 +23,12 @@ use circbuf::{Device, OpenOptions, Stats, ATOMIC_WRITE_MAX};
 use clap::{CommandFactory, Parser};
 
 use stress::assess::{assess, Summary};
+use stress::books::{Moved, RunKind};
+use stress::device_mode::{self, SwitchBack};
 use stress::launch::{self, Launcher, Plan, WORKER_COMMAND};
 use stress::record::HEADER_SIZE;
 use stress::supervise::{supervise, Registry, Watch};
-use stress::verdict::{Totals, Violations};
+use stress::verdict::Violations;
 use stress::worker::Mode;
 
 const DEFAULT_RECORD_SIZE: usize = 64;
@@ -41,9 +44,22 @@ const WATCHDOG_GRACE: Duration = Duration::from_secs(30);
 /// and the device's byte and call counters must move by exactly what the
 /// workers did.
 ///
+/// records mode with --overwrite: the same records through the device in
+/// overwrite mode, where writers never wait and a full ring drops its
+/// oldest records. Every read must still return one intact record, each
+/// writer's records must reach each reader in increasing order (gaps
+/// allowed, repeats not), no record may be read twice, no writer may wait,
+/// and the records nobody read must be exactly the records the device
+/// counts as dropped: written = read + dropped, in records and in bytes.
+///
 /// stream mode: one writer streams seeded pseudo-random bytes in random
 /// write sizes (some larger than the device), one reader reads random sizes
 /// and compares byte for byte.
+///
+/// The device's mode belongs to the device: a run needs block mode, or
+/// overwrite mode with --overwrite, and if it finds the device in the
+/// other one it switches it for the run and back afterwards, also when the
+/// run fails or the watchdog fires (not when stress is killed).
 ///
 /// Readers open the device before any writer; writers stop at the end of
 /// --duration and close, and readers then drain to end-of-file.
@@ -87,6 +103,13 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Mode::Records)]
     mode: Mode,
 
+    /// Run records mode with the device in overwrite mode (switched for
+    /// the run if needed, and back): writers never wait, a full ring drops
+    /// its oldest records, and what nobody read must be exactly what the
+    /// device dropped.
+    #[arg(long)]
+    overwrite: bool,
+
     /// Fail the run if it has not finished after SECONDS
     /// [default: duration + 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -104,8 +127,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 impl Cli {
-    /// Rules clap cannot express: stream mode has one writer, one reader
-    /// and no records.
+    /// Rules clap cannot express: stream mode has one writer, one reader,
+    /// no records, and a device that drops nothing.
     fn check(&self) -> Result<(), String> {
         if self.mode == Mode::Stream {
             if self.writers != 1 || self.readers != 1 {
@@ -113,6 +136,13 @@ impl Cli {
             }
             if self.record_size.is_some() {
                 return Err("--record-size applies to records mode only".into());
+            }
+            if self.overwrite {
+                return Err(
+                    "--overwrite applies to records mode only: stream mode checks every byte, \
+                     and overwrite mode drops some"
+                        .into(),
+                );
             }
         }
         Ok(())
@@ -190,24 +220,49 @@ fn execute(cli: &Cli) -> Result<bool, String> {
         eprintln!("stress: warning: {warning}");
     }
     let capacity = usize::try_from(before.capacity).map_err(|_| "capacity out of range")?;
-    let record_size = match cli.mode {
-        Mode::Records => Some(check_record_size(
-            cli.record_size.unwrap_or(DEFAULT_RECORD_SIZE),
-            capacity,
-        )?),
-        Mode::Stream => None,
+    let kind = match cli.mode {
+        Mode::Stream => RunKind::Stream,
+        Mode::Records => {
+            let record_size =
+                check_record_size(cli.record_size.unwrap_or(DEFAULT_RECORD_SIZE), capacity)?;
+            if cli.overwrite {
+                RunKind::Overwrite { record_size }
+            } else {
+                RunKind::Records { record_size }
+            }
+        }
     };
-    let seed = cli.seed.unwrap_or_else(seed_from_clock);
     let plan = Plan {
         device: cli.device.clone(),
-        mode: cli.mode,
+        mode: kind.mode(),
         writers: cli.writers,
         readers: cli.readers,
         duration: cli.duration,
-        record_size: record_size.unwrap_or(0),
+        record_size: kind.record_size().unwrap_or(0),
         capacity,
-        seed,
+        seed: cli.seed.unwrap_or_else(seed_from_clock),
     };
+    // The last step before the run, so that no refusal above leaves the
+    // device switched; whatever the run's outcome, it is switched back.
+    let switch_back = device_mode::enter(&cli.device, &before, kind.device_mode())?;
+    let verdict = run(cli, kind, &plan, monitor, before, switch_back.clone());
+    if let Some(back) = switch_back {
+        back.now();
+    }
+    verdict
+}
+
+/// The run itself, on a device already in the mode `kind` needs: launch,
+/// supervise, assess, print the verdict. `switch_back` is for the
+/// watchdog, which ends the process before [`execute`] could.
+fn run(
+    cli: &Cli,
+    kind: RunKind,
+    plan: &Plan,
+    monitor: Device,
+    before: Stats,
+    switch_back: Option<SwitchBack>,
+) -> Result<bool, String> {
     let launcher = if cli.processes {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find this program to start workers: {e}"))?;
@@ -217,15 +272,15 @@ fn execute(cli: &Cli) -> Result<bool, String> {
     };
 
     let summary = Summary {
-        mode: cli.mode,
-        writers: cli.writers,
-        readers: cli.readers,
-        record_size,
+        kind,
+        writers: plan.writers,
+        readers: plan.readers,
+        dropped_records: 0,
         bytes: 0,
         ops: 0,
         elapsed: Duration::ZERO,
         passed: false,
-        seed,
+        seed: plan.seed,
     };
     let monitor = Arc::new(monitor);
     let registry = Arc::new(Registry::new());
@@ -233,16 +288,20 @@ fn execute(cli: &Cli) -> Result<bool, String> {
     let on_timeout = {
         let summary = summary.clone();
         Box::new(move |now: Option<&Stats>| {
-            let moved = Totals::moved(&before, now.unwrap_or(&before));
+            let moved = Moved::between(&before, now.unwrap_or(&before));
             println!(
                 "{}",
                 Summary {
+                    dropped_records: moved.dropped_records,
                     bytes: moved.bytes_read,
                     ops: moved.reads + moved.writes,
                     elapsed: started.elapsed(),
                     ..summary
                 }
             );
+            if let Some(back) = switch_back {
+                back.now();
+            }
         })
     };
     let supervisor = supervise(
@@ -257,17 +316,18 @@ fn execute(cli: &Cli) -> Result<bool, String> {
         },
         on_timeout,
     );
-    let reports = launch::launch(&plan, &launcher, &registry);
+    let reports = launch::launch(plan, &launcher, &registry);
     let elapsed = started.elapsed();
     supervisor.stop();
     let reports = reports?;
 
     let after = monitor.stats().map_err(|e| e.to_string())?;
-    let (totals, violations) = assess(cli.mode, cli.writers, &reports, &before, &after);
+    let (totals, violations) = assess(kind, cli.writers, &reports, &before, &after);
     print_violations(&violations);
     println!(
         "{}",
         Summary {
+            dropped_records: Moved::between(&before, &after).dropped_records,
             bytes: totals.bytes_read,
             ops: totals.reads + totals.writes,
             elapsed,
@@ -319,6 +379,7 @@ mod tests {
             "--processes",
             "--mode",
             "records",
+            "--overwrite",
             "--watchdog=10",
         ])
         .unwrap();
@@ -329,6 +390,7 @@ mod tests {
         assert_eq!(cli.seed, Some(99));
         assert!(cli.processes);
         assert_eq!(cli.mode, Mode::Records);
+        assert!(cli.overwrite);
         assert_eq!(cli.watchdog, Some(Duration::from_secs(10)));
         assert!(cli.check().is_ok());
     }
@@ -339,6 +401,7 @@ mod tests {
         assert_eq!(cli.device, PathBuf::from("/dev/circbuf"));
         assert_eq!((cli.writers, cli.readers), (1, 1));
         assert_eq!(cli.mode, Mode::Records);
+        assert!(!cli.overwrite);
         assert_eq!(cli.watchdog, None);
         assert_eq!(cli.record_size, None);
     }
@@ -358,7 +421,13 @@ mod tests {
             .unwrap()
             .check()
             .is_err());
+        let err = parse(&["--mode=stream", "--overwrite"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(err.contains("records mode only"), "{err}");
         assert!(parse(&["--mode=stream"]).unwrap().check().is_ok());
+        assert!(parse(&["--overwrite"]).unwrap().check().is_ok());
     }
 
     #[test]

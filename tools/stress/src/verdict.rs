@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-//! What counts as a failed run: the violation kinds, a bounded collector for
-//! them, and the end-of-run accounting that compares what the workers saw
-//! with each other and with the device's own counters.
+//! What counts as a failed run: the violation kinds and a bounded collector
+//! for them. The end-of-run accounting that finds some of them is in
+//! [`books`](crate::books).
 
 use std::fmt;
 
-use circbuf::Stats;
+use circbuf::Mode as DeviceMode;
 use serde::{Deserialize, Serialize};
 
 use crate::record::RecordError;
@@ -96,6 +96,14 @@ pub enum Violation {
         /// The second total and what it counts.
         right: (String, u64),
     },
+    /// The device was not in the run's mode when the run ended: something
+    /// switched it during the run, which voids the accounting.
+    ModeChanged {
+        /// The mode the run needs, as its UAPI number.
+        want: u64,
+        /// The mode the device was in at the end.
+        found: u64,
+    },
     /// A worker hit a system call error and stopped.
     Io {
         /// The worker, e.g. "reader 2".
@@ -179,9 +187,21 @@ impl fmt::Display for Violation {
             Violation::Totals { left, right } => {
                 write!(f, "{} = {} but {} = {}", left.0, left.1, right.0, right.1)
             }
+            Violation::ModeChanged { want, found } => write!(
+                f,
+                "the device was in {} mode at the end of the run, not {}: \
+                 something switched it during the run",
+                mode_name(*found),
+                mode_name(*want)
+            ),
             Violation::Io { worker, message } => write!(f, "{worker}: {message}"),
         }
     }
+}
+
+/// A device mode's name, or its number if it has none.
+fn mode_name(mode: u64) -> String {
+    DeviceMode::from_uapi(mode).map_or_else(|| format!("unknown ({mode})"), |m| m.name().to_owned())
 }
 
 /// Collects violations, keeping the first few in full and counting the
@@ -230,82 +250,6 @@ impl Violations {
     }
 }
 
-/// What the workers of a run did, summed per side.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Successful write calls.
-    pub writes: u64,
-    /// Bytes the writers got accepted.
-    pub bytes_written: u64,
-    /// Read calls that returned data.
-    pub reads: u64,
-    /// Bytes the readers received.
-    pub bytes_read: u64,
-}
-
-impl Totals {
-    /// What the device's own counters say was done between `before` and
-    /// `after`; the counters are free-running, so the differences wrap.
-    pub fn moved(before: &Stats, after: &Stats) -> Totals {
-        let delta = |f: fn(&Stats) -> u64| f(after).wrapping_sub(f(before));
-        Totals {
-            writes: delta(|s| s.writes),
-            bytes_written: delta(|s| s.bytes_written),
-            reads: delta(|s| s.reads),
-            bytes_read: delta(|s| s.bytes_read),
-        }
-    }
-}
-
-/// Device counters in which only the four that [`Totals`] mirrors are set,
-/// for the tests of the accounting.
-#[cfg(test)]
-pub(crate) fn counters(reads: u64, writes: u64, bytes_read: u64, bytes_written: u64) -> Stats {
-    Stats {
-        reads,
-        writes,
-        bytes_read,
-        bytes_written,
-        ..Stats::default()
-    }
-}
-
-/// Checks that the readers received exactly the bytes the writers sent and
-/// that the device's counters moved by exactly what the workers did.
-pub fn check_totals(totals: &Totals, before: &Stats, after: &Stats) -> Violations {
-    let mut violations = Violations::default();
-    let mut equal = |left: (&str, u64), right: (&str, u64)| {
-        if left.1 != right.1 {
-            violations.push(Violation::Totals {
-                left: (left.0.to_owned(), left.1),
-                right: (right.0.to_owned(), right.1),
-            });
-        }
-    };
-    equal(
-        ("bytes read by the readers", totals.bytes_read),
-        ("bytes written by the writers", totals.bytes_written),
-    );
-    let device = Totals::moved(before, after);
-    equal(
-        ("the device's bytes_written delta", device.bytes_written),
-        ("bytes written by the writers", totals.bytes_written),
-    );
-    equal(
-        ("the device's bytes_read delta", device.bytes_read),
-        ("bytes read by the readers", totals.bytes_read),
-    );
-    equal(
-        ("the device's writes delta", device.writes),
-        ("write calls that stored data", totals.writes),
-    );
-    equal(
-        ("the device's reads delta", device.reads),
-        ("read calls that returned data", totals.reads),
-    );
-    violations
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,52 +281,15 @@ mod tests {
     }
 
     #[test]
-    fn matching_totals_pass() {
-        let totals = Totals {
-            writes: 10,
-            bytes_written: 640,
-            reads: 10,
-            bytes_read: 640,
-        };
-        let before = counters(5, 6, 100, 200);
-        let after = counters(15, 16, 740, 840);
-        assert!(check_totals(&totals, &before, &after).is_empty());
-    }
-
-    #[test]
-    fn every_mismatch_is_named() {
-        let totals = Totals {
-            writes: 10,
-            bytes_written: 640,
-            reads: 9,
-            bytes_read: 576,
-        };
-        let before = counters(0, 0, 0, 0);
-        let after = counters(10, 11, 640, 640);
-        let v = check_totals(&totals, &before, &after);
-        let text: Vec<String> = v.kept().iter().map(ToString::to_string).collect();
+    fn a_mode_change_names_both_modes() {
+        let v = Violation::ModeChanged { want: 1, found: 0 };
         assert_eq!(
-            text,
-            [
-                "bytes read by the readers = 576 but bytes written by the writers = 640",
-                "the device's bytes_read delta = 640 but bytes read by the readers = 576",
-                "the device's writes delta = 11 but write calls that stored data = 10",
-                "the device's reads delta = 10 but read calls that returned data = 9",
-            ]
+            v.to_string(),
+            "the device was in block mode at the end of the run, not overwrite: \
+             something switched it during the run"
         );
-    }
-
-    #[test]
-    fn counters_that_wrap_still_give_the_right_delta() {
-        let totals = Totals {
-            writes: 1,
-            bytes_written: 10,
-            reads: 1,
-            bytes_read: 10,
-        };
-        let before = counters(u64::MAX, u64::MAX, u64::MAX - 4, u64::MAX - 4);
-        let after = counters(0, 0, 5, 5);
-        assert!(check_totals(&totals, &before, &after).is_empty());
+        let v = Violation::ModeChanged { want: 0, found: 7 };
+        assert!(v.to_string().contains("in unknown (7) mode"), "{v}");
     }
 
     #[test]

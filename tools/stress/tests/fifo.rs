@@ -13,6 +13,7 @@ use std::time::Duration;
 use circbuf::testing::{assert_reports_missing_device, assert_reports_not_circbuf};
 use circbuf::{Device, OpenOptions};
 use stress::assess::assess_reports;
+use stress::books::RunKind;
 use stress::launch::{launch, Launcher, Plan};
 use stress::record::{encode, RecordId};
 use stress::supervise::Registry;
@@ -36,6 +37,17 @@ fn plan(device: PathBuf, mode: Mode, writers: u32, readers: u32) -> Plan {
         record_size: 64,
         capacity: 4096,
         seed: 1234,
+    }
+}
+
+/// What `plan` sends, judged as through a device in block mode, which a
+/// FIFO stands in for: it never drops anything.
+fn block_mode(plan: &Plan) -> RunKind {
+    match plan.mode {
+        Mode::Records => RunKind::Records {
+            record_size: plan.record_size,
+        },
+        Mode::Stream => RunKind::Stream,
     }
 }
 
@@ -64,7 +76,7 @@ fn records_through_threads_pass() {
         "{:?}",
         registry.unfinished()
     );
-    let (totals, violations) = assess_reports(plan.mode, plan.writers, &reports);
+    let (totals, violations) = assess_reports(block_mode(&plan), plan.writers, &reports);
     assert!(violations.is_empty(), "{:?}", violations.kept());
     assert!(totals.bytes_written > 0);
     assert_eq!(totals.bytes_read, totals.bytes_written);
@@ -83,7 +95,7 @@ fn records_through_processes_pass() {
     plan.record_size = 100;
     let reports = launch(&plan, &processes(), &Registry::new()).expect("the run starts");
     assert_eq!(reports.len(), 4);
-    let (totals, violations) = assess_reports(plan.mode, plan.writers, &reports);
+    let (totals, violations) = assess_reports(block_mode(&plan), plan.writers, &reports);
     assert!(violations.is_empty(), "{:?}", violations.kept());
     assert!(totals.bytes_written > 0);
     assert_eq!(totals.bytes_read, totals.bytes_written);
@@ -97,7 +109,7 @@ fn stream_passes_with_threads_and_processes() {
     ] {
         let plan = plan(fifo(name), Mode::Stream, 1, 1);
         let reports = launch(&plan, &launcher, &Registry::new()).expect("the run starts");
-        let (totals, violations) = assess_reports(plan.mode, 1, &reports);
+        let (totals, violations) = assess_reports(block_mode(&plan), 1, &reports);
         assert!(violations.is_empty(), "{name}: {:?}", violations.kept());
         assert!(totals.bytes_written > 0, "{name}");
         assert_eq!(totals.bytes_read, totals.bytes_written, "{name}");
@@ -129,7 +141,7 @@ fn injected_garbage_and_duplicates_are_caught() {
     let reports = launch(&plan, &Launcher::Threads, &Registry::new()).expect("the run starts");
     closer.join().unwrap();
 
-    let (totals, violations) = assess_reports(plan.mode, plan.writers, &reports);
+    let (totals, violations) = assess_reports(block_mode(&plan), plan.writers, &reports);
     assert_eq!(totals.bytes_read, totals.bytes_written + 128);
     let kept = violations.kept();
     assert!(
@@ -160,7 +172,7 @@ fn an_injected_byte_breaks_the_stream() {
     let closer = inject(&plan.device, vec![0x5a]);
     let reports = launch(&plan, &Launcher::Threads, &Registry::new()).expect("the run starts");
     closer.join().unwrap();
-    let (_, violations) = assess_reports(plan.mode, 1, &reports);
+    let (_, violations) = assess_reports(block_mode(&plan), 1, &reports);
     assert!(
         matches!(violations.kept(), [Violation::StreamMismatch { .. }]),
         "{:?}",
@@ -201,4 +213,13 @@ fn the_binary_rejects_stream_mode_with_many_workers() {
     let out = stress(&["--mode=stream", "--writers=2"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("exactly one writer and one reader"));
+}
+
+#[test]
+fn the_binary_rejects_overwrite_in_stream_mode() {
+    let out = stress(&["--mode=stream", "--overwrite"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--overwrite applies to records mode only")
+    );
 }
