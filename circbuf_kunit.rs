@@ -176,8 +176,8 @@ mod tests {
                 Dropped::default()
             );
         }
-        // 40 bytes need two of the 30-byte records gone.
-        let dropped = overwrite(&mut r, &[7u8; 40]);
+        // 50 bytes need two of the 30-byte records gone, and wrap.
+        let dropped = overwrite(&mut r, &[7u8; 50]);
         assert_eq!(
             dropped,
             Dropped {
@@ -185,7 +185,8 @@ mod tests {
                 records: 2
             }
         );
-        assert_eq!(r.len(), 70);
+        assert_eq!(r.len(), 80);
+        assert_eq!(r.free(), 20);
         // Readers taking whole records stop at the boundary after record 2.
         assert_eq!(r.whole_records_within(69), 30);
         assert_eq!(r.whole_records_within(10), 10);
@@ -202,11 +203,15 @@ mod tests {
         assert_eq!(
             r.make_room(101),
             Dropped {
-                bytes: 40,
+                bytes: 50,
                 records: 1
             }
         );
         assert!(r.is_empty());
+        overwrite(&mut r, &[9u8; 60]);
+        r.clear();
+        assert!(r.is_empty());
+        assert_eq!(r.free(), 100);
     }
 
     #[test]
