@@ -12,6 +12,8 @@ from cbtest import reload_module
 
 FUZZ = "tools/target/release/fuzz"
 OPS = os.environ.get("CIRCBUF_FUZZ_OPS", "20000")
+# 20,000 operations take about 90 s on the debug kernel under TCG.
+TEST_TIMEOUT = 600
 
 
 def _fuzz(capacity, seed):

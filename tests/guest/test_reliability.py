@@ -18,6 +18,10 @@ import time
 import cbtest
 from cbtest import DEV, Child, Skip, c_call, expect_errno, libc, reload_module, stats
 
+# 200 load/unload cycles and the fault walks take minutes on the debug kernel
+# under TCG; the runner's limit is there for hangs, not speed.
+TEST_TIMEOUT = 600
+
 DEBUGFS = "/sys/kernel/debug"
 FAULT_KNOBS = os.path.exists(f"{DEBUGFS}/fail_usercopy")
 SEED = int(os.environ.get("CIRCBUF_SEED", "20261125"))
