@@ -31,3 +31,12 @@ pub(crate) const fn this_module() -> *mut bindings::module {
 pub(crate) const fn this_module() -> *mut bindings::module {
     crate::THIS_MODULE.as_ptr()
 }
+
+/// `FIONREAD`, from the kernel's bindings.
+#[cfg(not(circbuf_linux_7_2))]
+pub(crate) const FIONREAD: u32 = bindings::FIONREAD;
+
+/// `FIONREAD`: 7.2's bindings do not take in `<asm/ioctls.h>`. The value is
+/// asm-generic's, which `build_checks.c` holds the 7.2 headers to.
+#[cfg(circbuf_linux_7_2)]
+pub(crate) const FIONREAD: u32 = 0x541B;

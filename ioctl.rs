@@ -5,7 +5,6 @@
 
 use crate::{device::Circbuf, rules::Mode, stats::UapiStats};
 use kernel::{
-    bindings,
     ioctl::{_IO, _IOR, _IOW},
     prelude::*,
     uaccess::{UserPtr, UserSlice},
@@ -22,7 +21,7 @@ pub(crate) const CIRCBUF_RESET: u32 = _IO(MAGIC, 0x02);
 /// Sets the mode from a `__u32` `CIRCBUF_MODE_*`; needs write access.
 pub(crate) const CIRCBUF_SET_MODE: u32 = _IOW::<u32>(MAGIC, 0x03);
 /// The bytes waiting to be read, as an `int`, as on pipes and sockets.
-const FIONREAD: u32 = bindings::FIONREAD;
+const FIONREAD: u32 = crate::compat::FIONREAD;
 
 /// Runs ioctl `cmd` with argument `arg` for a file with or without write access.
 pub(crate) fn dispatch(dev: &Circbuf, can_write: bool, cmd: u32, arg: usize) -> Result<isize> {
