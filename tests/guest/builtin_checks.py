@@ -4,10 +4,12 @@ tests/intree_test as `run.py builtin_checks.py` with circbuf's parameters on
 the kernel command line.
 
 A built-in circbuf cannot be unloaded, reloaded with other parameters or
-have its counters start from zero, so the device semantics tests that rely
-on none of that are imported from test_device.py and run here as they are;
-between tests the runner empties the ring (cbtest.reload_module). The
-tests written here check what only a built-in driver has to get right."""
+have its counters start from zero; between tests the runner only empties
+its ring (cbtest.reload_module). So the device semantics tests of
+test_device.py that rely on none of that run here as they are: those that
+neither reload or unload the module, nor read the device-wide counters, nor
+assume the default capacity. The tests written here check what only a
+built-in driver has to get right."""
 
 import os
 import re
@@ -15,20 +17,26 @@ import re
 import cbtest
 from cbtest import DEV, module_loaded, run, stats
 from test_device import (  # noqa: F401  (collected by run.py)
-    test_atomic_writes_never_interleave,
-    test_blocking_write_waits_for_room,
     test_cat_started_first_waits_for_writer_then_ends,
+    test_cat_with_open_writer_blocks,
     test_data_outlives_the_writer,
-    test_dd_moves_large_data_intact,
     test_echo_then_cat,
     test_empty_nonblocking_read_is_eagain,
     test_empty_read_blocks_until_data,
-    test_epoll_edge_triggered_sees_every_transition,
+    test_fdinfo_shows_the_files_own_counters,
+    test_fionread,
+    test_ioctl_bad_pointer_is_efault,
+    test_killed_blocked_reader_loses_nothing,
     test_last_writer_close_wakes_every_reader,
-    test_poll_reports_readable_writable_and_hup,
+    test_lseek_and_pread_are_espipe,
+    test_misc_device_node,
+    test_rdwr_opener_never_sees_eof,
     test_read_returns_what_is_there_in_order,
-    test_signal_interrupts_blocked_read_without_restart,
-    test_writev_is_atomic_and_readv_fills_in_order,
+    test_reader_without_writer_waits_then_sees_eof,
+    test_reset_needs_write_access,
+    test_select_wakes_on_write,
+    test_signal_with_sa_restart_restarts_read,
+    test_unknown_ioctls_are_enotty,
 )
 from test_tools import _stress
 
