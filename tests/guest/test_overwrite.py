@@ -13,6 +13,7 @@ import time
 import cbtest
 from cbtest import (DEV, MODE_BLOCK, MODE_OVERWRITE, PIPE_BUF, Child, blocks, expect_errno,
                     reload_module, set_mode, stats)
+from test_tools import SEED, STRESS, STRESS_SECONDS, _stress, _summary_value
 
 
 def records(count, size, first=0):
@@ -261,32 +262,16 @@ def test_unknown_set_mode_shapes_are_enotty():
 # test_tools.py: it must pass with drops really happening, put the device
 # back in the mode it found, and fail when the books do not balance.
 
-STRESS = os.path.join("tools", "target", "release", "stress")
-STRESS_SEED = 20240601
 RECORD_MAGIC = 0xC1B05EED
 
 
-def stress(*args, duration=2):
+def stress(*args, duration=STRESS_SECONDS):
     """Runs stress on the device; returns its exit status, summary line
     (the last line of its output) and error output."""
-    cmd = [STRESS, DEV, f"--duration={duration}", f"--seed={STRESS_SEED}", *args]
+    cmd = [STRESS, DEV, f"--duration={duration}", f"--seed={SEED}", *args]
     result = cbtest.run(*cmd, check=False, timeout=duration + 90)
     lines = result.stdout.strip().splitlines()
     return result.returncode, lines[-1] if lines else "", result.stderr
-
-
-def stress_passes(*args, duration=2):
-    code, summary, errors = stress(*args, duration=duration)
-    assert code == 0 and "verdict=PASS" in summary, (args, code, summary, errors)
-    assert f"seed={STRESS_SEED}" in summary, summary
-    return summary
-
-
-def summary_value(summary, key):
-    for word in summary.split():
-        if word.startswith(f"{key}="):
-            return int(word.split("=", 1)[1])
-    raise AssertionError(f"no {key}= in {summary!r}")
 
 
 def stress_overwrite_balances(*args):
@@ -294,14 +279,14 @@ def stress_overwrite_balances(*args):
     its summary against the statistics; returns the records dropped."""
     before = stats()
     assert before["mode"] == MODE_BLOCK, before
-    summary = stress_passes("--overwrite", *args)
+    summary = _stress("--overwrite", *args)
     after = stats()
     assert "mode=records device-mode=overwrite" in summary, summary
-    dropped = summary_value(summary, "dropped-records")
+    dropped = _summary_value(summary, "dropped-records")
     moved = {k: after[k] - before[k] for k in
              ("bytes_written", "bytes_read", "dropped_bytes", "dropped_records", "write_waits")}
     assert moved["dropped_records"] == dropped, (summary, moved)
-    assert moved["bytes_read"] == summary_value(summary, "bytes"), (summary, moved)
+    assert moved["bytes_read"] == _summary_value(summary, "bytes"), (summary, moved)
     assert moved["bytes_written"] == moved["bytes_read"] + moved["dropped_bytes"], moved
     assert moved["write_waits"] == 0, moved
     assert after["mode"] == MODE_BLOCK, "stress did not switch the device back"
@@ -330,7 +315,7 @@ def test_stress_overwrite_with_processes_and_records_that_do_not_tile_the_ring()
 
 def test_stress_runs_an_overwrite_device_in_block_mode_and_switches_it_back():
     reload_module(buffer_size=4096, mode=1)
-    summary = stress_passes("--writers=4", "--readers=4")
+    summary = _stress("--writers=4", "--readers=4")
     assert "device-mode" not in summary and "dropped" not in summary, summary
     s = stats()
     assert s["mode"] == MODE_OVERWRITE, "stress did not switch the device back"
