@@ -1,31 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The device: one ring shared by every open file, the lock that guards
+//! The device: one ring shared by every open file, the locks that guard
 //! it, the two wait queues, and the blocking, waking and accounting rules
 //! of reads and writes.
 //!
-//! Wake-up discipline (as in `fs/pipe.c`): readers sleep on `readable` and
-//! writers on `writable`, exclusively, so a notification wakes one sleeper
-//! plus every poller. Nobody is woken who cannot be waiting: readers sleep
-//! only on an empty ring, so a writer wakes one reader when it fills an empty
-//! ring; a reader that leaves data behind wakes the next one. Writers sleep
-//! only while less than `min(PIPE_BUF, capacity)` is free
-//! ([`rules::writers_may_wait`]), so a reader that frees room from below that
-//! mark wakes all writers, because each waits for a different amount of room
-//! (an atomic write needs all of its bytes). Once anyone has polled the
-//! device, every change wakes, since a poller may wait for any transition.
-//! The last writer to close wakes every reader, since they all reach end of
-//! file at once. A reader that leaves because of a signal passes its wake-up
-//! on if there is data for the next reader.
+//! Locks, always taken in this order: `write` serialises writers, `read`
+//! serialises readers, `state` guards the counts, the counters and the
+//! sleepers. The ring itself is shared by one writer and one reader
+//! ([`RingBuf`]), so a reader copies out of the ring while a writer copies
+//! into it; a pipe holds one mutex for both. Neither copy happens under
+//! `state`, which is held only to count and to decide whom to wake.
+//!
+//! Wake-up discipline: readers sleep on `readable` and writers on
+//! `writable`, exclusively, so a notification wakes one sleeper plus every
+//! poller. A sleeper checks the ring once more and counts itself in
+//! `readers_waiting` or `writers_waiting` under `state` before it sleeps; the
+//! other side publishes its index before it takes `state` to read those
+//! counts, so either the sleeper sees the change or the other side sees the
+//! sleeper, and nobody is woken who is not waiting. A writer wakes one
+//! reader; a reader that leaves data behind wakes the next one. A reader
+//! that frees room wakes every waiting writer, because each waits for a
+//! different amount of room (an atomic write needs all of its bytes). Once
+//! anyone has polled the device, every change wakes, since a poller may wait
+//! for any transition. The last writer to close wakes every reader, since
+//! they all reach end of file at once. A reader that leaves because of a
+//! signal passes its wake-up on if there is data for the next reader.
 //!
 //! In overwrite mode ([`Mode::Overwrite`]) writers never wait: a write that
-//! does not fit drops the oldest whole records ([`RecordRing::make_room`]),
+//! does not fit drops the oldest whole records ([`RecordStarts::make_room`]),
 //! and reads end at a record boundary, so that a reader with a buffer of at
 //! least `PIPE_BUF` bytes never holds part of a record whose rest is dropped.
+//! Dropping moves the ring's head, which is the reader's, so in this mode
+//! readers and writers take both the write and the read lock.
 
 use crate::{
-    records::{start_map_words, RecordRing},
-    ringbuf::RingBuf,
+    records::{start_map_words, Dropped, RecordStarts},
+    ringbuf::{ReadEnd, RingBuf, WriteEnd},
     rules::{self, Mode, WriterWatch},
     stats::{Counters, Stats},
 };
@@ -36,24 +46,39 @@ use kernel::{
     new_mutex, new_poll_condvar,
     prelude::*,
     sync::{
+        atomic::{Atomic, Relaxed},
         poll::{PollCondVar, PollTable},
-        Mutex,
+        Mutex, MutexGuard,
     },
 };
 
-/// Everything the device lock guards.
-struct State {
-    ring: RecordRing<KVVec<u8>, KVVec<u64>>,
-    mode: Mode,
+/// What the write lock guards: the right to fill the ring.
+struct WriteSide {
+    end: WriteEnd,
+    /// Where records start; only writers change it.
+    starts: RecordStarts<KVVec<u64>>,
     /// Where an overwriting write copies a record before it drops anything
     /// for it, so that a fault in the copy drops nothing.
     scratch: KVVec<u8>,
+}
+
+/// What the read lock guards: the right to empty the ring.
+struct ReadSide {
+    end: ReadEnd,
+}
+
+/// What the state lock guards.
+struct State {
     /// Open files with read access.
     readers: u64,
     /// Open files with write access.
     writers: u64,
     /// How many times a file with write access was opened since load.
     writer_opens: u64,
+    /// Readers asleep on `readable`.
+    readers_waiting: u64,
+    /// Writers asleep on `writable`.
+    writers_waiting: u64,
     /// Someone has polled the device: from then on every change wakes the
     /// wait queues, as edge-triggered epoll expects (as `pipe->poll_usage`).
     polled: bool,
@@ -63,6 +88,14 @@ struct State {
 /// The shared device behind `/dev/circbuf`.
 #[pin_data]
 pub(crate) struct Circbuf {
+    ring: RingBuf,
+    /// Whether the device is in overwrite mode. Changed only with the write
+    /// and the read lock held, so it is stable while either is held.
+    overwrite: Atomic<bool>,
+    #[pin]
+    write: Mutex<WriteSide>,
+    #[pin]
+    read: Mutex<ReadSide>,
     #[pin]
     state: Mutex<State>,
     #[pin]
@@ -85,17 +118,23 @@ impl Circbuf {
         let storage = KVVec::from_elem(0u8, capacity, GFP_KERNEL)?;
         let starts = KVVec::from_elem(0u64, start_map_words(capacity), GFP_KERNEL)?;
         let scratch = KVVec::from_elem(0u8, rules::overwrite_record_max(capacity), GFP_KERNEL)?;
-        let ring = RingBuf::new(storage)
-            .and_then(|ring| RecordRing::new(ring, starts))
-            .ok_or(EINVAL)?;
+        let (ring, write_end, read_end) = RingBuf::new(storage).ok_or(EINVAL)?;
+        let starts = RecordStarts::new(&ring, starts).ok_or(EINVAL)?;
         Ok(pin_init!(Self {
-            state <- new_mutex!(State {
-                ring,
-                mode,
+            ring,
+            overwrite: Atomic::new(mode == Mode::Overwrite),
+            write <- new_mutex!(WriteSide {
+                end: write_end,
+                starts,
                 scratch,
+            }),
+            read <- new_mutex!(ReadSide { end: read_end }),
+            state <- new_mutex!(State {
                 readers: 0,
                 writers: 0,
                 writer_opens: 0,
+                readers_waiting: 0,
+                writers_waiting: 0,
                 polled: false,
                 counters: Counters::default(),
             }),
@@ -104,11 +143,21 @@ impl Circbuf {
         }))
     }
 
+    /// What writes do when the ring is full; exact while the write or the
+    /// read lock is held.
+    fn mode(&self) -> Mode {
+        if self.overwrite.load(Relaxed) {
+            Mode::Overwrite
+        } else {
+            Mode::Block
+        }
+    }
+
     /// Accounts for a new open file; returns what its reads need to know
     /// to recognise end of file.
     pub(crate) fn open(&self, access: Access) -> WriterWatch {
         let mut state = self.state.lock();
-        let watch = WriterWatch::new(state.writers, !state.ring.is_empty(), state.writer_opens);
+        let watch = WriterWatch::new(state.writers, !self.ring.is_empty(), state.writer_opens);
         if access.read {
             state.readers += 1;
         }
@@ -147,48 +196,98 @@ impl Circbuf {
         if wanted == 0 {
             return Ok(0);
         }
-        let mut state = self.state.lock();
-        while state.ring.is_empty() {
-            if watch.at_eof(state.writers, state.writer_opens) {
+        loop {
+            let Some(mut read) = self.wait_for_data(watch, nonblock)? else {
                 return Ok(0);
+            };
+            if self.mode() == Mode::Block {
+                let taken = self
+                    .ring
+                    .read_with(&mut read.end, wanted, |chunk| dest.copy_to_iter(chunk));
+                return self.account_read(taken);
+            }
+            // Writers drop records, so exclude them, taking the locks in order.
+            drop(read);
+            let write = self.write.lock();
+            let mut read = self.read.lock();
+            if self.ring.readable(&read.end) == 0 {
+                // Another reader took the data meanwhile.
+                continue;
+            }
+            let max = match self.mode() {
+                Mode::Block => wanted,
+                Mode::Overwrite => write
+                    .starts
+                    .whole_records_within(&self.ring, &read.end, wanted),
+            };
+            let taken = self
+                .ring
+                .read_with(&mut read.end, max, |chunk| dest.copy_to_iter(chunk));
+            return self.account_read(taken);
+        }
+    }
+
+    /// Waits until there is data to read and returns the read lock, held;
+    /// `None` at end of file.
+    fn wait_for_data(
+        &self,
+        watch: &WriterWatch,
+        nonblock: bool,
+    ) -> Result<Option<MutexGuard<'_, ReadSide>>> {
+        loop {
+            let read = self.read.lock();
+            if self.ring.readable(&read.end) > 0 {
+                return Ok(Some(read));
+            }
+            let mut state = self.state.lock();
+            // Writers publish data before they take `state` to look for
+            // sleepers, so data added since the check above shows now.
+            if self.ring.readable(&read.end) > 0 {
+                drop(state);
+                return Ok(Some(read));
+            }
+            if watch.at_eof(state.writers, state.writer_opens) {
+                return Ok(None);
             }
             if nonblock {
                 return Err(EAGAIN);
             }
+            drop(read);
             state.counters.read_waits += 1;
-            if self.readable.wait_interruptible(&mut state) {
-                if !state.ring.is_empty() {
+            state.readers_waiting += 1;
+            let signalled = self.readable.wait_interruptible(&mut state);
+            state.readers_waiting -= 1;
+            if signalled {
+                let pass_on = state.readers_waiting > 0 && !self.ring.is_empty();
+                drop(state);
+                if pass_on {
                     self.readable.notify_one();
                 }
                 return Err(ERESTARTSYS);
             }
         }
-        let wanted = match state.mode {
-            Mode::Block => wanted,
-            Mode::Overwrite => state.ring.whole_records_within(wanted),
-        };
-        let free_before = state.ring.free();
-        let taken = state
-            .ring
-            .read_with(wanted, |chunk| dest.copy_to_iter(chunk));
-        if taken > 0 {
-            state.counters.reads += 1;
-            state.counters.bytes_read += taken as u64;
-        }
-        let data_left = !state.ring.is_empty();
-        let wake_writers = taken > 0
-            && (state.polled || rules::writers_may_wait(free_before, state.ring.capacity()));
-        drop(state);
+    }
 
-        if wake_writers {
-            self.writable.notify_all();
-        }
-        if data_left {
-            self.readable.notify_one();
-        }
+    /// Counts a read of `taken` bytes and wakes whoever can use what it did:
+    /// the writers, since it freed room, and the next reader, if it left
+    /// data behind. Called with the read lock still held, so that
+    /// statistics never see the data gone but not yet counted.
+    fn account_read(&self, taken: usize) -> Result<usize> {
         // Nothing copied although data was there: the user buffer faulted.
         if taken == 0 {
             return Err(EFAULT);
+        }
+        let mut state = self.state.lock();
+        state.counters.reads += 1;
+        state.counters.bytes_read += taken as u64;
+        let wake_writers = state.writers_waiting > 0 || state.polled;
+        let wake_reader = state.readers_waiting > 0 && !self.ring.is_empty();
+        drop(state);
+        if wake_writers {
+            self.writable.notify_all();
+        }
+        if wake_reader {
+            self.readable.notify_one();
         }
         Ok(taken)
     }
@@ -203,26 +302,26 @@ impl Circbuf {
         if total == 0 {
             return Ok(0);
         }
-        let mut state = self.state.lock();
-        let atomic = rules::write_is_atomic(total, state.ring.capacity());
+        let atomic = rules::write_is_atomic(total, self.ring.capacity());
         let mut stored = 0;
+        let mut write = self.write.lock();
         let outcome = loop {
-            if state.mode == Mode::Overwrite {
-                let (filled, outcome) = self.overwrite(&mut state, source, total - stored);
-                stored += filled;
-                break outcome;
+            if self.mode() == Mode::Overwrite {
+                let mut read = self.read.lock();
+                break self.overwrite(&mut write, &mut read, source, total, &mut stored);
             }
-            let room = rules::write_room(total - stored, state.ring.free(), atomic);
+            let room = rules::write_room(total - stored, self.ring.writable(&write.end), atomic);
             if room > 0 {
-                let was_empty = state.ring.is_empty();
-                let filled = state
-                    .ring
-                    .write_with(room, |chunk| source.copy_from_iter(chunk));
-                stored += filled;
-                // Readers sleep only on an empty ring.
-                if filled > 0 && (was_empty || state.polled) {
-                    self.readable.notify_one();
+                let side = &mut *write;
+                let filled = side
+                    .starts
+                    .write_with(&self.ring, &mut side.end, room, |chunk| {
+                        source.copy_from_iter(chunk)
+                    });
+                if filled > 0 {
+                    self.account_write(filled, stored == 0, Dropped::default());
                 }
+                stored += filled;
                 if stored == total {
                     break Ok(());
                 }
@@ -234,67 +333,91 @@ impl Circbuf {
             if nonblock {
                 break Err(EAGAIN);
             }
+            let mut state = self.state.lock();
+            // Readers free room before they take `state` to look for
+            // sleepers, so room made since the check above shows now.
+            if rules::write_room(total - stored, self.ring.writable(&write.end), atomic) > 0 {
+                continue;
+            }
+            drop(write);
             state.counters.write_waits += 1;
-            if self.writable.wait_interruptible(&mut state) {
+            state.writers_waiting += 1;
+            let signalled = self.writable.wait_interruptible(&mut state);
+            state.writers_waiting -= 1;
+            drop(state);
+            if signalled {
                 break Err(ERESTARTSYS);
             }
+            write = self.write.lock();
         };
-        if stored > 0 {
-            state.counters.writes += 1;
-            state.counters.bytes_written += stored as u64;
-        }
-        drop(state);
-
         match outcome {
             Err(err) if stored == 0 => Err(err),
             _ => Ok(stored),
         }
     }
 
-    /// Stores `len` bytes from `source` in records of at most
-    /// [`rules::overwrite_record_max`] bytes, dropping the oldest records to
-    /// make room. Returns the bytes stored and whether a fault stopped it.
+    /// Counts `filled` bytes a write published (the first of its syscall if
+    /// `first`) and what it dropped for them, and wakes a reader. Called with
+    /// the write lock still held, for the same reason as [`Self::account_read`].
+    fn account_write(&self, filled: usize, first: bool, dropped: Dropped) {
+        let mut state = self.state.lock();
+        if first {
+            state.counters.writes += 1;
+        }
+        state.counters.bytes_written += filled as u64;
+        state.counters.dropped_bytes += dropped.bytes as u64;
+        state.counters.dropped_records += dropped.records as u64;
+        let wake_reader = state.readers_waiting > 0 || state.polled;
+        drop(state);
+        if wake_reader {
+            self.readable.notify_one();
+        }
+    }
+
+    /// Stores the rest of the `total` bytes of `source` (`stored` so far) in
+    /// records of at most [`rules::overwrite_record_max`] bytes, dropping the
+    /// oldest records to make room. Returns whether a fault stopped it.
     fn overwrite(
         &self,
-        state: &mut State,
+        write: &mut WriteSide,
+        read: &mut ReadSide,
         source: &mut IovIterSource<'_>,
-        len: usize,
-    ) -> (usize, Result) {
-        let State {
-            ring,
+        total: usize,
+        stored: &mut usize,
+    ) -> Result {
+        let WriteSide {
+            end,
+            starts,
             scratch,
-            counters,
-            polled,
-            ..
-        } = state;
-        let record_max = rules::overwrite_record_max(ring.capacity());
-        let mut stored = 0;
-        while stored < len {
-            let record = (len - stored).min(record_max);
-            let was_empty = ring.is_empty();
-            let filled = if ring.free() >= record {
-                ring.write_with(record, |chunk| source.copy_from_iter(chunk))
+        } = write;
+        let record_max = rules::overwrite_record_max(self.ring.capacity());
+        while *stored < total {
+            let record = (total - *stored).min(record_max);
+            let (filled, dropped) = if self.ring.writable(end) >= record {
+                let filled = starts.write_with(&self.ring, end, record, |chunk| {
+                    source.copy_from_iter(chunk)
+                });
+                (filled, Dropped::default())
             } else {
                 let copied = source.copy_from_iter(&mut scratch[..record]);
-                let dropped = ring.make_room(copied);
-                counters.dropped_bytes += dropped.bytes as u64;
-                counters.dropped_records += dropped.records as u64;
+                let dropped = starts.make_room(&self.ring, end, &mut read.end, copied);
                 let mut offset = 0;
-                ring.write_with(copied, |chunk| {
+                let filled = starts.write_with(&self.ring, end, copied, |chunk| {
                     chunk.copy_from_slice(&scratch[offset..offset + chunk.len()]);
                     offset += chunk.len();
                     chunk.len()
-                })
+                });
+                (filled, dropped)
             };
-            stored += filled;
-            if filled > 0 && (was_empty || *polled) {
-                self.readable.notify_one();
+            if filled > 0 {
+                self.account_write(filled, *stored == 0, dropped);
             }
+            *stored += filled;
             if filled < record {
-                return (stored, Err(EFAULT));
+                return Err(EFAULT);
             }
         }
-        (stored, Ok(()))
+        Ok(())
     }
 
     /// Registers `table` with both wait queues and returns the ready mask.
@@ -311,7 +434,7 @@ impl Circbuf {
         state.polled = true;
         let mut mask = 0;
         if access.read {
-            if !state.ring.is_empty() {
+            if !self.ring.is_empty() {
                 mask |= bindings::POLLIN | bindings::POLLRDNORM;
             }
             if watch.at_eof(state.writers, state.writer_opens) {
@@ -319,7 +442,7 @@ impl Circbuf {
             }
         }
         if access.write
-            && rules::poll_writable_in(state.mode, state.ring.free(), state.ring.capacity())
+            && rules::poll_writable_in(self.mode(), self.ring.free(), self.ring.capacity())
         {
             mask |= bindings::POLLOUT | bindings::POLLWRNORM;
         }
@@ -328,14 +451,20 @@ impl Circbuf {
 
     /// Discards the content of the ring and wakes the writers waiting for room.
     pub(crate) fn reset(&self) {
-        self.state.lock().ring.clear();
+        let mut read = self.read.lock();
+        self.ring.clear(&mut read.end);
+        drop(read);
         self.writable.notify_all();
     }
 
     /// Switches what writes do when the ring is full; writers waiting for
     /// room go on at once in overwrite mode.
     pub(crate) fn set_mode(&self, mode: Mode) {
-        self.state.lock().mode = mode;
+        let write = self.write.lock();
+        let read = self.read.lock();
+        self.overwrite.store(mode == Mode::Overwrite, Relaxed);
+        drop(read);
+        drop(write);
         if mode == Mode::Overwrite {
             self.writable.notify_all();
         }
@@ -343,16 +472,19 @@ impl Circbuf {
 
     /// The number of bytes waiting to be read.
     pub(crate) fn used(&self) -> usize {
-        self.state.lock().ring.len()
+        self.ring.len()
     }
 
-    /// A consistent snapshot of the statistics.
+    /// A consistent snapshot of the statistics: with every lock held, no
+    /// read or write is between moving data and counting it.
     pub(crate) fn stats(&self) -> Stats {
+        let _write = self.write.lock();
+        let _read = self.read.lock();
         let state = self.state.lock();
         Stats {
-            capacity: state.ring.capacity(),
-            mode: state.mode,
-            used: state.ring.len(),
+            capacity: self.ring.capacity(),
+            mode: self.mode(),
+            used: self.ring.len(),
             readers: state.readers,
             writers: state.writers,
             counters: state.counters,
