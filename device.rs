@@ -5,26 +5,29 @@
 //! of reads and writes.
 //!
 //! Locks, always taken in this order: `write` serialises writers, `read`
-//! serialises readers, `state` guards the counts, the counters and the
-//! sleepers. The ring itself is shared by one writer and one reader
-//! ([`RingBuf`]), so a reader copies out of the ring while a writer copies
-//! into it; a pipe holds one mutex for both. Neither copy happens under
-//! `state`, which is held only to count and to decide whom to wake.
+//! serialises readers, `state` guards the open counts and the sleepers. The
+//! ring itself is shared by one writer and one reader ([`RingBuf`]), so a
+//! reader copies out of the ring while a writer copies into it; a pipe
+//! holds one mutex for both. Each side counts its own work under its own
+//! lock, so a read or a write that nobody waits for takes one lock.
 //!
 //! Wake-up discipline: readers sleep on `readable` and writers on
 //! `writable`, exclusively, so a notification wakes one sleeper plus every
-//! poller. A sleeper checks the ring once more and counts itself in
-//! `readers_waiting` or `writers_waiting` under `state` before it sleeps; the
-//! other side publishes its index before it takes `state` to read those
-//! counts, so either the sleeper sees the change or the other side sees the
-//! sleeper, and nobody is woken who is not waiting. A writer wakes one
-//! reader; a reader that leaves data behind wakes the next one. A reader
-//! that frees room wakes every waiting writer, because each waits for a
-//! different amount of room (an atomic write needs all of its bytes). Once
-//! anyone has polled the device, every change wakes, since a poller may wait
-//! for any transition. The last writer to close wakes every reader, since
-//! they all reach end of file at once. A reader that leaves because of a
-//! signal passes its wake-up on if there is data for the next reader.
+//! poller. A sleeper counts itself in `readers_waiting` or `writers_waiting`,
+//! issues a full barrier and checks the ring once more, all under `state`,
+//! before it sleeps; the other side publishes its index, issues a full
+//! barrier and then reads that count (the pairing `wq_has_sleeper()`
+//! documents), so either the sleeper sees the change or the other side sees
+//! the sleeper. Seeing one, it takes `state`, which the sleeper holds until
+//! it is on the wait queue, and wakes it; seeing none, it touches neither
+//! lock nor queue. A writer wakes one reader; a reader that leaves data
+//! behind wakes the next one. A reader that frees room wakes every waiting
+//! writer, because each waits for a different amount of room (an atomic
+//! write needs all of its bytes). Once anyone has polled the device, every
+//! change wakes, since a poller may wait for any transition. The last
+//! writer to close wakes every reader, since they all reach end of file at
+//! once. A reader that leaves because of a signal passes its wake-up on if
+//! there is data for the next reader.
 //!
 //! In overwrite mode ([`Mode::Overwrite`]) writers never wait: a write that
 //! does not fit drops the oldest whole records ([`RecordStarts::make_room`]),
@@ -34,6 +37,7 @@
 //! readers and writers take both the write and the read lock.
 
 use crate::{
+    compat::smp_mb,
     records::{start_map_words, Dropped, RecordStarts},
     ringbuf::{ReadEnd, RingBuf, WriteEnd},
     rules::{self, Mode, WriterWatch},
@@ -60,11 +64,17 @@ struct WriteSide {
     /// Where an overwriting write copies a record before it drops anything
     /// for it, so that a fault in the copy drops nothing.
     scratch: KVVec<u8>,
+    writes: u64,
+    bytes_written: u64,
+    dropped_bytes: u64,
+    dropped_records: u64,
 }
 
 /// What the read lock guards: the right to empty the ring.
 struct ReadSide {
     end: ReadEnd,
+    reads: u64,
+    bytes_read: u64,
 }
 
 /// What the state lock guards.
@@ -75,14 +85,8 @@ struct State {
     writers: u64,
     /// How many times a file with write access was opened since load.
     writer_opens: u64,
-    /// Readers asleep on `readable`.
-    readers_waiting: u64,
-    /// Writers asleep on `writable`.
-    writers_waiting: u64,
-    /// Someone has polled the device: from then on every change wakes the
-    /// wait queues, as edge-triggered epoll expects (as `pipe->poll_usage`).
-    polled: bool,
-    counters: Counters,
+    read_waits: u64,
+    write_waits: u64,
 }
 
 /// The shared device behind `/dev/circbuf`.
@@ -92,6 +96,13 @@ pub(crate) struct Circbuf {
     /// Whether the device is in overwrite mode. Changed only with the write
     /// and the read lock held, so it is stable while either is held.
     overwrite: Atomic<bool>,
+    /// Readers asleep on `readable`, or about to be; changed under `state`.
+    readers_waiting: Atomic<u32>,
+    /// Writers asleep on `writable`, or about to be; changed under `state`.
+    writers_waiting: Atomic<u32>,
+    /// Someone has polled the device: from then on every change wakes the
+    /// wait queues, as edge-triggered epoll expects (as `pipe->poll_usage`).
+    polled: Atomic<bool>,
     #[pin]
     write: Mutex<WriteSide>,
     #[pin]
@@ -123,20 +134,29 @@ impl Circbuf {
         Ok(pin_init!(Self {
             ring,
             overwrite: Atomic::new(mode == Mode::Overwrite),
+            readers_waiting: Atomic::new(0),
+            writers_waiting: Atomic::new(0),
+            polled: Atomic::new(false),
             write <- new_mutex!(WriteSide {
                 end: write_end,
                 starts,
                 scratch,
+                writes: 0,
+                bytes_written: 0,
+                dropped_bytes: 0,
+                dropped_records: 0,
             }),
-            read <- new_mutex!(ReadSide { end: read_end }),
+            read <- new_mutex!(ReadSide {
+                end: read_end,
+                reads: 0,
+                bytes_read: 0,
+            }),
             state <- new_mutex!(State {
                 readers: 0,
                 writers: 0,
                 writer_opens: 0,
-                readers_waiting: 0,
-                writers_waiting: 0,
-                polled: false,
-                counters: Counters::default(),
+                read_waits: 0,
+                write_waits: 0,
             }),
             readable <- new_poll_condvar!("circbuf readable"),
             writable <- new_poll_condvar!("circbuf writable"),
@@ -204,7 +224,7 @@ impl Circbuf {
                 let taken = self
                     .ring
                     .read_with(&mut read.end, wanted, |chunk| dest.copy_to_iter(chunk));
-                return self.account_read(taken);
+                return self.account_read(&mut read, taken);
             }
             // Writers drop records, so exclude them, taking the locks in order.
             drop(read);
@@ -223,7 +243,7 @@ impl Circbuf {
             let taken = self
                 .ring
                 .read_with(&mut read.end, max, |chunk| dest.copy_to_iter(chunk));
-            return self.account_read(taken);
+            return self.account_read(&mut read, taken);
         }
     }
 
@@ -240,27 +260,33 @@ impl Circbuf {
                 return Ok(Some(read));
             }
             let mut state = self.state.lock();
-            // Writers publish data before they take `state` to look for
-            // sleepers, so data added since the check above shows now.
+            self.readers_waiting.add(1, Relaxed);
+            // Pairs with the barrier in `wake_readers`: data published
+            // before it looked for sleepers shows now.
+            smp_mb();
             if self.ring.readable(&read.end) > 0 {
+                self.readers_waiting.fetch_sub(1, Relaxed);
                 drop(state);
                 return Ok(Some(read));
             }
-            if watch.at_eof(state.writers, state.writer_opens) {
-                return Ok(None);
-            }
-            if nonblock {
-                return Err(EAGAIN);
+            let outcome = if watch.at_eof(state.writers, state.writer_opens) {
+                Some(Ok(None))
+            } else if nonblock {
+                Some(Err(EAGAIN))
+            } else {
+                None
+            };
+            if let Some(outcome) = outcome {
+                self.readers_waiting.fetch_sub(1, Relaxed);
+                return outcome;
             }
             drop(read);
-            state.counters.read_waits += 1;
-            state.readers_waiting += 1;
+            state.read_waits += 1;
             let signalled = self.readable.wait_interruptible(&mut state);
-            state.readers_waiting -= 1;
+            self.readers_waiting.fetch_sub(1, Relaxed);
             if signalled {
-                let pass_on = state.readers_waiting > 0 && !self.ring.is_empty();
                 drop(state);
-                if pass_on {
+                if !self.ring.is_empty() && self.readers_waiting.load(Relaxed) > 0 {
                     self.readable.notify_one();
                 }
                 return Err(ERESTARTSYS);
@@ -272,21 +298,21 @@ impl Circbuf {
     /// the writers, since it freed room, and the next reader, if it left
     /// data behind. Called with the read lock still held, so that
     /// statistics never see the data gone but not yet counted.
-    fn account_read(&self, taken: usize) -> Result<usize> {
+    fn account_read(&self, read: &mut ReadSide, taken: usize) -> Result<usize> {
         // Nothing copied although data was there: the user buffer faulted.
         if taken == 0 {
             return Err(EFAULT);
         }
-        let mut state = self.state.lock();
-        state.counters.reads += 1;
-        state.counters.bytes_read += taken as u64;
-        let wake_writers = state.writers_waiting > 0 || state.polled;
-        let wake_reader = state.readers_waiting > 0 && !self.ring.is_empty();
-        drop(state);
-        if wake_writers {
-            self.writable.notify_all();
+        read.reads += 1;
+        read.bytes_read += taken as u64;
+        // Pairs with the barrier a sleeping writer issues after counting
+        // itself: either it sees the room or this sees it.
+        smp_mb();
+        if self.writers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed) {
+            self.wake_all_writers();
         }
-        if wake_reader {
+        if self.readers_waiting.load(Relaxed) > 0 && !self.ring.is_empty() {
+            drop(self.state.lock());
             self.readable.notify_one();
         }
         Ok(taken)
@@ -319,7 +345,7 @@ impl Circbuf {
                         source.copy_from_iter(chunk)
                     });
                 if filled > 0 {
-                    self.account_write(filled, stored == 0, Dropped::default());
+                    self.account_write(side, filled, stored == 0, Dropped::default());
                 }
                 stored += filled;
                 if stored == total {
@@ -334,16 +360,18 @@ impl Circbuf {
                 break Err(EAGAIN);
             }
             let mut state = self.state.lock();
-            // Readers free room before they take `state` to look for
-            // sleepers, so room made since the check above shows now.
+            self.writers_waiting.add(1, Relaxed);
+            // Pairs with the barrier in `account_read`: room freed before it
+            // looked for sleepers shows now.
+            smp_mb();
             if rules::write_room(total - stored, self.ring.writable(&write.end), atomic) > 0 {
+                self.writers_waiting.fetch_sub(1, Relaxed);
                 continue;
             }
             drop(write);
-            state.counters.write_waits += 1;
-            state.writers_waiting += 1;
+            state.write_waits += 1;
             let signalled = self.writable.wait_interruptible(&mut state);
-            state.writers_waiting -= 1;
+            self.writers_waiting.fetch_sub(1, Relaxed);
             drop(state);
             if signalled {
                 break Err(ERESTARTSYS);
@@ -359,17 +387,25 @@ impl Circbuf {
     /// Counts `filled` bytes a write published (the first of its syscall if
     /// `first`) and what it dropped for them, and wakes a reader. Called with
     /// the write lock still held, for the same reason as [`Self::account_read`].
-    fn account_write(&self, filled: usize, first: bool, dropped: Dropped) {
-        let mut state = self.state.lock();
+    fn account_write(&self, write: &mut WriteSide, filled: usize, first: bool, dropped: Dropped) {
         if first {
-            state.counters.writes += 1;
+            write.writes += 1;
         }
-        state.counters.bytes_written += filled as u64;
-        state.counters.dropped_bytes += dropped.bytes as u64;
-        state.counters.dropped_records += dropped.records as u64;
-        let wake_reader = state.readers_waiting > 0 || state.polled;
-        drop(state);
-        if wake_reader {
+        write.bytes_written += filled as u64;
+        write.dropped_bytes += dropped.bytes as u64;
+        write.dropped_records += dropped.records as u64;
+        self.wake_readers();
+    }
+
+    /// Wakes a reader after data was published, if one sleeps or a poller
+    /// may be waiting.
+    fn wake_readers(&self) {
+        // Pairs with the barrier a sleeping reader issues after counting
+        // itself: either it sees the data or this sees it.
+        smp_mb();
+        if self.readers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed) {
+            // A reader holds `state` until it is on the wait queue.
+            drop(self.state.lock());
             self.readable.notify_one();
         }
     }
@@ -385,14 +421,15 @@ impl Circbuf {
         total: usize,
         stored: &mut usize,
     ) -> Result {
-        let WriteSide {
-            end,
-            starts,
-            scratch,
-        } = write;
         let record_max = rules::overwrite_record_max(self.ring.capacity());
         while *stored < total {
             let record = (total - *stored).min(record_max);
+            let WriteSide {
+                end,
+                starts,
+                scratch,
+                ..
+            } = &mut *write;
             let (filled, dropped) = if self.ring.writable(end) >= record {
                 let filled = starts.write_with(&self.ring, end, record, |chunk| {
                     source.copy_from_iter(chunk)
@@ -410,7 +447,7 @@ impl Circbuf {
                 (filled, dropped)
             };
             if filled > 0 {
-                self.account_write(filled, *stored == 0, dropped);
+                self.account_write(write, filled, *stored == 0, dropped);
             }
             *stored += filled;
             if filled < record {
@@ -430,8 +467,11 @@ impl Circbuf {
     ) -> u32 {
         table.register_wait(file, &self.readable);
         table.register_wait(file, &self.writable);
-        let mut state = self.state.lock();
-        state.polled = true;
+        self.polled.store(true, Relaxed);
+        // Pairs with the barrier in `wake_readers` and `account_read`: either
+        // this sees the change or the side that made it sees `polled`.
+        smp_mb();
+        let state = self.state.lock();
         let mut mask = 0;
         if access.read {
             if !self.ring.is_empty() {
@@ -454,7 +494,7 @@ impl Circbuf {
         let mut read = self.read.lock();
         self.ring.clear(&mut read.end);
         drop(read);
-        self.writable.notify_all();
+        self.wake_all_writers();
     }
 
     /// Switches what writes do when the ring is full; writers waiting for
@@ -466,8 +506,15 @@ impl Circbuf {
         drop(read);
         drop(write);
         if mode == Mode::Overwrite {
-            self.writable.notify_all();
+            self.wake_all_writers();
         }
+    }
+
+    /// Wakes every writer, including one that saw no room and is on its way
+    /// to sleep: it holds `state` until it is on the wait queue.
+    fn wake_all_writers(&self) {
+        drop(self.state.lock());
+        self.writable.notify_all();
     }
 
     /// The number of bytes waiting to be read.
@@ -478,8 +525,8 @@ impl Circbuf {
     /// A consistent snapshot of the statistics: with every lock held, no
     /// read or write is between moving data and counting it.
     pub(crate) fn stats(&self) -> Stats {
-        let _write = self.write.lock();
-        let _read = self.read.lock();
+        let write = self.write.lock();
+        let read = self.read.lock();
         let state = self.state.lock();
         Stats {
             capacity: self.ring.capacity(),
@@ -487,7 +534,16 @@ impl Circbuf {
             used: self.ring.len(),
             readers: state.readers,
             writers: state.writers,
-            counters: state.counters,
+            counters: Counters {
+                reads: read.reads,
+                writes: write.writes,
+                bytes_read: read.bytes_read,
+                bytes_written: write.bytes_written,
+                read_waits: state.read_waits,
+                write_waits: state.write_waits,
+                dropped_bytes: write.dropped_bytes,
+                dropped_records: write.dropped_records,
+            },
         }
     }
 }
