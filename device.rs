@@ -24,7 +24,9 @@
 //! behind wakes the next one. A reader that frees room wakes every waiting
 //! writer, because each waits for a different amount of room (an atomic
 //! write needs all of its bytes). Once anyone has polled the device, every
-//! change wakes, since a poller may wait for any transition. The last
+//! change wakes, and wakes every sleeper, since a poller may wait for any
+//! transition and an `EPOLLEXCLUSIVE` poller may take a wake-up it does not
+//! use. The last
 //! writer to close wakes every reader, since they all reach end of file at
 //! once. A reader that leaves because of a signal passes its wake-up on if
 //! there is data for the next reader.
@@ -32,7 +34,8 @@
 //! In overwrite mode ([`Mode::Overwrite`]) writers never wait: a write that
 //! does not fit drops the oldest whole records ([`RecordStarts::make_room`]),
 //! and reads end at a record boundary, so that a reader with a buffer of at
-//! least `PIPE_BUF` bytes never holds part of a record whose rest is dropped.
+//! least `PIPE_BUF` bytes never holds part of a record whose rest is dropped
+//! (a record written in block mode, before a switch, may be longer).
 //! Dropping moves the ring's head, which is the reader's, so in this mode
 //! readers and writers take both the write and the read lock.
 
@@ -287,7 +290,7 @@ impl Circbuf {
             if signalled {
                 drop(state);
                 if !self.ring.is_empty() && self.readers_waiting.load(Relaxed) > 0 {
-                    self.readable.notify_one();
+                    self.wake_a_reader();
                 }
                 return Err(ERESTARTSYS);
             }
@@ -299,21 +302,24 @@ impl Circbuf {
     /// data behind. Called with the read lock still held, so that
     /// statistics never see the data gone but not yet counted.
     fn account_read(&self, read: &mut ReadSide, taken: usize) -> Result<usize> {
+        if taken > 0 {
+            read.reads += 1;
+            read.bytes_read += taken as u64;
+            // Pairs with the barrier a sleeping writer issues after counting
+            // itself: either it sees the room or this sees it.
+            smp_mb();
+            if self.writers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed) {
+                self.wake_all_writers();
+            }
+        }
+        // Even a reader that faulted passes on the wake-up it may have used.
+        if self.readers_waiting.load(Relaxed) > 0 && !self.ring.is_empty() {
+            drop(self.state.lock());
+            self.wake_a_reader();
+        }
         // Nothing copied although data was there: the user buffer faulted.
         if taken == 0 {
             return Err(EFAULT);
-        }
-        read.reads += 1;
-        read.bytes_read += taken as u64;
-        // Pairs with the barrier a sleeping writer issues after counting
-        // itself: either it sees the room or this sees it.
-        smp_mb();
-        if self.writers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed) {
-            self.wake_all_writers();
-        }
-        if self.readers_waiting.load(Relaxed) > 0 && !self.ring.is_empty() {
-            drop(self.state.lock());
-            self.readable.notify_one();
         }
         Ok(taken)
     }
@@ -406,6 +412,17 @@ impl Circbuf {
         if self.readers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed) {
             // A reader holds `state` until it is on the wait queue.
             drop(self.state.lock());
+            self.wake_a_reader();
+        }
+    }
+
+    /// Wakes one sleeping reader, or everyone once the device was polled:
+    /// an `EPOLLEXCLUSIVE` waiter on the queue counts as the one exclusive
+    /// waiter woken, and may not read at all.
+    fn wake_a_reader(&self) {
+        if self.polled.load(Relaxed) {
+            self.readable.notify_all();
+        } else {
             self.readable.notify_one();
         }
     }

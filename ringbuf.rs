@@ -91,11 +91,11 @@ impl RingBuf {
     /// its two ends.
     ///
     /// Returns `None` for empty storage, which could hold nothing, and for
-    /// storage of more than `usize::MAX / 2` bytes, whose indices would
-    /// overflow.
+    /// storage of more than `usize::MAX / 4` bytes, whose index arithmetic
+    /// (up to an index plus twice the capacity) would overflow.
     pub(crate) fn new(mut storage: RingStorage) -> Option<(Self, WriteEnd, ReadEnd)> {
         let capacity = storage.len();
-        if capacity == 0 || capacity > usize::MAX / 2 {
+        if capacity == 0 || capacity > usize::MAX / 4 {
             return None;
         }
         let base = NonNull::new(storage.as_mut_ptr())?;
