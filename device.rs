@@ -20,8 +20,11 @@
 //! documents), so either the sleeper sees the change or the other side sees
 //! the sleeper. Seeing one, it takes `state`, which the sleeper holds until
 //! it is on the wait queue, and wakes it; seeing none, it touches neither
-//! lock nor queue. A writer wakes one reader; a reader that leaves data
-//! behind wakes the next one. A reader that frees room wakes every waiting
+//! lock nor queue. Wakes happen after the side lock is dropped, so the woken
+//! find it free. A writer wakes one reader when its data is all that is
+//! unread, that is when it made the ring non-empty, since readers sleep
+//! only on an empty ring; a reader that leaves data behind wakes the next
+//! one. A reader that frees room wakes every waiting
 //! writer, because each waits for a different amount of room (an atomic
 //! write needs all of its bytes). Once anyone has polled the device, every
 //! change wakes, and wakes every sleeper, since a poller may wait for any
@@ -50,12 +53,12 @@ use kernel::{
     bindings,
     fs::File,
     iov::{IovIterDest, IovIterSource},
-    new_mutex, new_poll_condvar,
+    new_mutex, new_poll_condvar, new_spinlock,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
         poll::{PollCondVar, PollTable},
-        Mutex, MutexGuard,
+        Mutex, MutexGuard, SpinLock,
     },
 };
 
@@ -111,7 +114,7 @@ pub(crate) struct Circbuf {
     #[pin]
     read: Mutex<ReadSide>,
     #[pin]
-    state: Mutex<State>,
+    state: SpinLock<State>,
     #[pin]
     readable: PollCondVar,
     #[pin]
@@ -154,7 +157,7 @@ impl Circbuf {
                 reads: 0,
                 bytes_read: 0,
             }),
-            state <- new_mutex!(State {
+            state <- new_spinlock!(State {
                 readers: 0,
                 writers: 0,
                 writer_opens: 0,
@@ -219,7 +222,7 @@ impl Circbuf {
         if wanted == 0 {
             return Ok(0);
         }
-        loop {
+        let taken = loop {
             let Some(mut read) = self.wait_for_data(watch, nonblock)? else {
                 return Ok(0);
             };
@@ -227,7 +230,8 @@ impl Circbuf {
                 let taken = self
                     .ring
                     .read_with(&mut read.end, wanted, |chunk| dest.copy_to_iter(chunk));
-                return self.account_read(&mut read, taken);
+                count_read(&mut read, taken);
+                break taken;
             }
             // Writers drop records, so exclude them, taking the locks in order.
             drop(read);
@@ -246,8 +250,10 @@ impl Circbuf {
             let taken = self
                 .ring
                 .read_with(&mut read.end, max, |chunk| dest.copy_to_iter(chunk));
-            return self.account_read(&mut read, taken);
-        }
+            count_read(&mut read, taken);
+            break taken;
+        };
+        self.wake_after_read(taken)
     }
 
     /// Waits until there is data to read and returns the read lock, held;
@@ -264,7 +270,7 @@ impl Circbuf {
             }
             let mut state = self.state.lock();
             self.readers_waiting.add(1, Relaxed);
-            // Pairs with the barrier in `wake_readers`: data published
+            // Pairs with the barrier in `must_wake_reader`: data published
             // before it looked for sleepers shows now.
             smp_mb();
             if self.ring.readable(&read.end) > 0 {
@@ -297,25 +303,21 @@ impl Circbuf {
         }
     }
 
-    /// Counts a read of `taken` bytes and wakes whoever can use what it did:
-    /// the writers, since it freed room, and the next reader, if it left
-    /// data behind. Called with the read lock still held, so that
-    /// statistics never see the data gone but not yet counted.
-    fn account_read(&self, read: &mut ReadSide, taken: usize) -> Result<usize> {
-        if taken > 0 {
-            read.reads += 1;
-            read.bytes_read += taken as u64;
-            // Pairs with the barrier a sleeping writer issues after counting
-            // itself: either it sees the room or this sees it.
-            smp_mb();
-            if self.writers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed) {
-                self.wake_all_writers();
-            }
+    /// Wakes whoever can use what a read of `taken` bytes did: the writers,
+    /// since it freed room, and the next reader, if it left data behind.
+    /// Called with no lock held, so that the woken find the locks free.
+    fn wake_after_read(&self, taken: usize) -> Result<usize> {
+        // Pairs with the barrier a sleeping writer issues after counting
+        // itself (either it sees the room or this sees it), and with the one
+        // in `must_wake_reader` (either this sees data that arrived during
+        // the read, or its writer wakes a reader for it).
+        smp_mb();
+        if taken > 0 && (self.writers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed)) {
+            self.wake_all_writers();
         }
         // Even a reader that faulted passes on the wake-up it may have used.
         if self.readers_waiting.load(Relaxed) > 0 && !self.ring.is_empty() {
-            drop(self.state.lock());
-            self.wake_a_reader();
+            self.wake_sleeping_reader();
         }
         // Nothing copied although data was there: the user buffer faulted.
         if taken == 0 {
@@ -336,11 +338,16 @@ impl Circbuf {
         }
         let atomic = rules::write_is_atomic(total, self.ring.capacity());
         let mut stored = 0;
+        // Bytes published that no reader was told about yet.
+        let mut unannounced = 0;
         let mut write = self.write.lock();
         let outcome = loop {
             if self.mode() == Mode::Overwrite {
                 let mut read = self.read.lock();
-                break self.overwrite(&mut write, &mut read, source, total, &mut stored);
+                let before = stored;
+                let outcome = self.overwrite(&mut write, &mut read, source, total, &mut stored);
+                unannounced += stored - before;
+                break outcome;
             }
             let room = rules::write_room(total - stored, self.ring.writable(&write.end), atomic);
             if room > 0 {
@@ -351,7 +358,8 @@ impl Circbuf {
                         source.copy_from_iter(chunk)
                     });
                 if filled > 0 {
-                    self.account_write(side, filled, stored == 0, Dropped::default());
+                    count_write(side, filled, stored == 0, Dropped::default());
+                    unannounced += filled;
                 }
                 stored += filled;
                 if stored == total {
@@ -365,9 +373,15 @@ impl Circbuf {
             if nonblock {
                 break Err(EAGAIN);
             }
+            // The readers must know of the data before this writer waits
+            // for them to make room.
+            if self.must_wake_reader(&write.end, unannounced) {
+                self.wake_sleeping_reader();
+            }
+            unannounced = 0;
             let mut state = self.state.lock();
             self.writers_waiting.add(1, Relaxed);
-            // Pairs with the barrier in `account_read`: room freed before it
+            // Pairs with the barrier in `wake_after_read`: room freed before it
             // looked for sleepers shows now.
             smp_mb();
             if rules::write_room(total - stored, self.ring.writable(&write.end), atomic) > 0 {
@@ -380,40 +394,50 @@ impl Circbuf {
             self.writers_waiting.fetch_sub(1, Relaxed);
             drop(state);
             if signalled {
-                break Err(ERESTARTSYS);
+                return if stored == 0 {
+                    Err(ERESTARTSYS)
+                } else {
+                    Ok(stored)
+                };
             }
             write = self.write.lock();
         };
+        let wake = self.must_wake_reader(&write.end, unannounced);
+        drop(write);
+        if wake {
+            self.wake_sleeping_reader();
+        }
         match outcome {
             Err(err) if stored == 0 => Err(err),
             _ => Ok(stored),
         }
     }
 
-    /// Counts `filled` bytes a write published (the first of its syscall if
-    /// `first`) and what it dropped for them, and wakes a reader. Called with
-    /// the write lock still held, for the same reason as [`Self::account_read`].
-    fn account_write(&self, write: &mut WriteSide, filled: usize, first: bool, dropped: Dropped) {
-        if first {
-            write.writes += 1;
+    /// Whether a reader must be woken for the `added` bytes just published
+    /// through `end`: a poller may wait for any change, and a sleeping
+    /// reader waits for the ring to stop being empty. If other unread data
+    /// was there before these bytes, whoever made it non-empty woke a reader
+    /// already, and that reader takes these bytes too: small writes in a row
+    /// wake one reader, not one each. Called with the write lock held.
+    fn must_wake_reader(&self, end: &WriteEnd, added: usize) -> bool {
+        if added == 0 {
+            return false;
         }
-        write.bytes_written += filled as u64;
-        write.dropped_bytes += dropped.bytes as u64;
-        write.dropped_records += dropped.records as u64;
-        self.wake_readers();
+        // Pairs with the barrier a sleeping reader issues after counting
+        // itself (either it sees the data or this sees it), and with the one
+        // a reader issues after taking data before it looks for more to
+        // pass on (either it sees these bytes or this sees them unread
+        // alone).
+        smp_mb();
+        self.polled.load(Relaxed)
+            || (self.readers_waiting.load(Relaxed) > 0 && self.ring.unread(end) <= added)
     }
 
-    /// Wakes a reader after data was published, if one sleeps or a poller
-    /// may be waiting.
-    fn wake_readers(&self) {
-        // Pairs with the barrier a sleeping reader issues after counting
-        // itself: either it sees the data or this sees it.
-        smp_mb();
-        if self.readers_waiting.load(Relaxed) > 0 || self.polled.load(Relaxed) {
-            // A reader holds `state` until it is on the wait queue.
-            drop(self.state.lock());
-            self.wake_a_reader();
-        }
+    /// Wakes a reader that [`Self::must_wake_reader`] found asleep.
+    fn wake_sleeping_reader(&self) {
+        // A reader holds `state` until it is on the wait queue.
+        drop(self.state.lock());
+        self.wake_a_reader();
     }
 
     /// Wakes one sleeping reader, or everyone once the device was polled:
@@ -464,7 +488,7 @@ impl Circbuf {
                 (filled, dropped)
             };
             if filled > 0 {
-                self.account_write(write, filled, *stored == 0, dropped);
+                count_write(write, filled, *stored == 0, dropped);
             }
             *stored += filled;
             if filled < record {
@@ -485,7 +509,7 @@ impl Circbuf {
         table.register_wait(file, &self.readable);
         table.register_wait(file, &self.writable);
         self.polled.store(true, Relaxed);
-        // Pairs with the barrier in `wake_readers` and `account_read`: either
+        // Pairs with the barrier in `must_wake_reader` and `wake_after_read`: either
         // this sees the change or the side that made it sees `polled`.
         smp_mb();
         let state = self.state.lock();
@@ -563,4 +587,25 @@ impl Circbuf {
             },
         }
     }
+}
+
+/// Counts a read of `taken` bytes; called with the read lock held, so that
+/// statistics never see data gone but not yet counted.
+fn count_read(read: &mut ReadSide, taken: usize) {
+    if taken > 0 {
+        read.reads += 1;
+        read.bytes_read += taken as u64;
+    }
+}
+
+/// Counts `filled` bytes a write published (the first of its syscall if
+/// `first`) and what it dropped for them; called with the write lock held,
+/// for the same reason as [`count_read`].
+fn count_write(write: &mut WriteSide, filled: usize, first: bool, dropped: Dropped) {
+    if first {
+        write.writes += 1;
+    }
+    write.bytes_written += filled as u64;
+    write.dropped_bytes += dropped.bytes as u64;
+    write.dropped_records += dropped.records as u64;
 }

@@ -158,6 +158,15 @@ impl RingBuf {
         self.capacity - self.distance(self.head.load(Ordering::Acquire), end.tail)
     }
 
+    /// The bytes the holder of `end` has written that the reader has not
+    /// taken yet; fewer may remain, but no more. 0 for an end of another ring.
+    pub(crate) fn unread(&self, end: &WriteEnd) -> usize {
+        if end.ring != self.id {
+            return 0;
+        }
+        self.distance(self.head.load(Ordering::Acquire), end.tail)
+    }
+
     /// The storage index of the oldest readable byte.
     pub(crate) fn head(&self, end: &ReadEnd) -> usize {
         self.wrap(end.head)

@@ -81,6 +81,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
             }
         }
         assert_eq!(ring.len(), model.len());
+        assert_eq!(ring.ring.unread(&ring.writer), model.len());
         assert_eq!(ring.free(), capacity - model.len());
         assert_eq!(ring.is_empty(), model.is_empty());
         assert_eq!(ring.capacity(), capacity);

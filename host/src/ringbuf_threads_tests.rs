@@ -100,6 +100,7 @@ fn an_end_of_another_ring_moves_nothing() {
         0
     );
     assert_eq!(b.writable(&a_writer), 0);
+    assert_eq!(b.unread(&a_writer), 0);
     assert_eq!(b.readable(&a_reader), 0);
     b.discard(&mut a_reader, 4);
     b.clear(&mut a_reader);
