@@ -51,10 +51,6 @@ module! {
     },
 }
 
-/// The memory the ring lives in (see `ringbuf.rs`): kvmalloc'ed, so that
-/// large rings need not be physically contiguous, and never reallocated.
-type RingStorage = KVVec<u8>;
-
 /// The largest `buffer_size` accepted. The ring is kvmalloc'ed once at load;
 /// the limit keeps a typo from taking a large share of memory, and keeps
 /// `FIONREAD`'s `int` from overflowing.

@@ -13,9 +13,6 @@ mod rules;
 
 use kernel::prelude::*;
 
-/// The storage `ringbuf.rs` keeps its bytes in, as in `circbuf.ko`.
-type RingStorage = KVVec<u8>;
-
 module! {
     type: CircbufKunit,
     name: "circbuf_kunit",
@@ -35,79 +32,19 @@ impl kernel::Module for CircbufKunit {
 #[kunit_tests(circbuf_ring)]
 mod tests {
     use super::{
-        records::{start_map_words, Dropped, RecordStarts},
-        ringbuf::{ReadEnd, RingBuf, WriteEnd},
+        records::{start_map_words, Dropped, RecordRing},
+        ringbuf::RingBuf,
         rules,
     };
     use kernel::prelude::*;
 
-    /// A ring used from one thread through both of its ends, with its
-    /// record map.
-    struct Ring {
-        ring: RingBuf,
-        writer: WriteEnd,
-        reader: ReadEnd,
-        starts: RecordStarts<KVVec<u64>>,
-    }
-
-    impl Ring {
-        fn free(&self) -> usize {
-            self.ring.free()
-        }
-
-        fn len(&self) -> usize {
-            self.ring.len()
-        }
-
-        fn is_empty(&self) -> bool {
-            self.ring.is_empty()
-        }
-
-        fn capacity(&self) -> usize {
-            self.ring.capacity()
-        }
-
-        fn clear(&mut self) {
-            self.ring.clear(&mut self.reader);
-        }
-
-        fn read_with(&mut self, max: usize, copy: impl FnMut(&[u8]) -> usize) -> usize {
-            self.ring.read_with(&mut self.reader, max, copy)
-        }
-
-        /// Stores one record, as every write does.
-        fn write_with(&mut self, max: usize, fill: impl FnMut(&mut [u8]) -> usize) -> usize {
-            self.starts
-                .write_with(&self.ring, &mut self.writer, max, fill)
-        }
-
-        fn make_room(&mut self, needed: usize) -> Dropped {
-            self.starts
-                .make_room(&self.ring, &self.writer, &mut self.reader, needed)
-        }
-
-        fn whole_records_within(&self, max: usize) -> usize {
-            self.starts
-                .whole_records_within(&self.ring, &self.reader, max)
-        }
-    }
-
-    fn ring(capacity: usize) -> Ring {
+    fn ring(capacity: usize) -> RingBuf<KVVec<u8>> {
         let storage = KVVec::from_elem(0u8, capacity, GFP_KERNEL).expect("allocation");
-        let (ring, writer, reader) = RingBuf::new(storage).expect("non-empty storage");
-        let starts =
-            KVVec::from_elem(0u64, start_map_words(capacity), GFP_KERNEL).expect("allocation");
-        let starts = RecordStarts::new(&ring, starts).expect("a clear map of the right size");
-        Ring {
-            ring,
-            writer,
-            reader,
-            starts,
-        }
+        RingBuf::new(storage).expect("non-empty storage")
     }
 
     /// Writes `data` through the ring's fill interface; returns bytes stored.
-    fn put(ring: &mut Ring, data: &[u8]) -> usize {
+    fn put(ring: &mut RingBuf<KVVec<u8>>, data: &[u8]) -> usize {
         let mut at = 0;
         ring.write_with(data.len(), |chunk| {
             for (dst, src) in chunk.iter_mut().zip(data.iter().skip(at)) {
@@ -119,7 +56,7 @@ mod tests {
     }
 
     /// Reads up to `out.len()` bytes into `out`; returns how many.
-    fn take(ring: &mut Ring, out: &mut [u8]) -> usize {
+    fn take(ring: &mut RingBuf<KVVec<u8>>, out: &mut [u8]) -> usize {
         let mut at = 0;
         let max = out.len();
         ring.read_with(max, |chunk| {
@@ -209,9 +146,15 @@ mod tests {
         assert!(out[..capacity - 100].iter().all(|&b| b == 0x5a));
     }
 
+    fn record_ring(capacity: usize) -> RecordRing<KVVec<u8>, KVVec<u64>> {
+        let starts =
+            KVVec::from_elem(0u64, start_map_words(capacity), GFP_KERNEL).expect("allocation");
+        RecordRing::new(ring(capacity), starts).expect("a clear map of the right size")
+    }
+
     /// Stores `data` as one record, first dropping the oldest records to
     /// make room, as an overwriting write does; returns what was dropped.
-    fn overwrite(r: &mut Ring, data: &[u8]) -> Dropped {
+    fn overwrite(r: &mut RecordRing<KVVec<u8>, KVVec<u64>>, data: &[u8]) -> Dropped {
         let dropped = r.make_room(data.len());
         let mut at = 0;
         let stored = r.write_with(data.len(), |chunk| {
@@ -226,7 +169,7 @@ mod tests {
     #[test]
     fn overwriting_drops_whole_records_across_the_wrap() {
         // 100 bytes: the start map spans two words and records wrap.
-        let mut r = ring(100);
+        let mut r = record_ring(100);
         for (i, len) in [30usize, 30, 30].into_iter().enumerate() {
             assert_eq!(
                 overwrite(&mut r, &[i as u8; 100][..len]),
@@ -297,7 +240,16 @@ mod tests {
         assert_eq!(rules::write_room(10, 9, true), 0);
         assert_eq!(rules::write_room(10, 9, false), 9);
         assert!(rules::poll_writable(64, 64));
-        assert!(!rules::poll_writable(63, 64));
+        // A write that must wait always leaves the device below the mark at
+        // which readers wake writers.
+        for free in 0..=64 {
+            for len in 1..=129 {
+                let atomic = rules::write_is_atomic(len, 64);
+                if rules::write_room(len, free, atomic) == 0 {
+                    assert!(rules::writers_may_wait(free, 64));
+                }
+            }
+        }
         let watch = rules::WriterWatch::new(0, false, 3);
         assert!(!watch.at_eof(0, 3));
         assert!(watch.at_eof(0, 4));

@@ -40,15 +40,3 @@ pub(crate) const FIONREAD: u32 = bindings::FIONREAD;
 /// asm-generic's, which `build_checks.c` holds the 7.2 headers to.
 #[cfg(circbuf_linux_7_2)]
 pub(crate) const FIONREAD: u32 = 0x541B;
-
-/// `smp_mb()`: a full memory barrier between CPUs.
-#[cfg(not(circbuf_linux_7_2))]
-pub(crate) fn smp_mb() {
-    kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
-}
-
-/// `smp_mb()`: a full memory barrier between CPUs (7.2's takes no ordering).
-#[cfg(circbuf_linux_7_2)]
-pub(crate) fn smp_mb() {
-    kernel::sync::barrier::smp_mb();
-}

@@ -4,15 +4,15 @@
 //! records, which is what overwrite (telemetry) mode needs.
 //!
 //! A record is what one write stored in one piece: the whole write for an
-//! atomic write, each stored piece of a larger one. [`RecordStarts`] keeps
-//! one bit per byte position of the byte ring, set where a record starts.
+//! atomic write, each stored piece of a larger one. [`RecordRing`] wraps the
+//! byte ring and keeps one bit per byte position, set where a record starts.
 //! A writer that must make room drops records from the oldest end, never
 //! part of one, so a reader never sees a record whose start was dropped.
 //!
 //! Like `ringbuf.rs`, this file uses only `core` and is also compiled and
 //! tested on the host.
 
-use crate::ringbuf::{ReadEnd, RingBuf, WriteEnd};
+use crate::ringbuf::RingBuf;
 use core::ops::DerefMut;
 
 /// Bits per word of the start map.
@@ -30,11 +30,7 @@ pub(crate) const fn start_map_words(capacity: usize) -> usize {
     capacity.div_ceil(WORD_BITS)
 }
 
-/// Where the records in a [`RingBuf`] start.
-///
-/// Only the writer changes the map, and the writer is the one that drops
-/// records, so the map lives with the [`WriteEnd`]. A reader that needs
-/// record boundaries must also exclude the writer.
+/// A byte ring that knows where its records start.
 ///
 /// # Invariants
 ///
@@ -43,64 +39,76 @@ pub(crate) const fn start_map_words(capacity: usize) -> usize {
 /// whatever its bit says; for every other readable byte, its bit is set
 /// exactly when a record starts there. Bits of free positions mean nothing:
 /// a write clears them before it uses the positions.
-pub(crate) struct RecordStarts<M> {
+pub(crate) struct RecordRing<B, M> {
+    ring: RingBuf<B>,
     starts: M,
-    capacity: usize,
 }
 
-impl<M: DerefMut<Target = [u64]>> RecordStarts<M> {
-    /// Uses `starts` (all zero, [`start_map_words`] long) as the start map
-    /// of the empty `ring`. Returns `None` if the map does not fit.
-    pub(crate) fn new(ring: &RingBuf, starts: M) -> Option<Self> {
-        let capacity = ring.capacity();
+impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
+    /// Wraps `ring`, empty, with `starts` (all zero, [`start_map_words`]
+    /// long) as its start map. Returns `None` if the map does not fit.
+    pub(crate) fn new(ring: RingBuf<B>, starts: M) -> Option<Self> {
         if !ring.is_empty()
-            || starts.len() != start_map_words(capacity)
+            || starts.len() != start_map_words(ring.capacity())
             || starts.iter().any(|&word| word != 0)
         {
             return None;
         }
-        Some(Self { starts, capacity })
+        Some(Self { ring, starts })
     }
 
-    /// Moves up to `max` bytes into `ring`, as [`RingBuf::write_with`];
-    /// what it stores is one record. What a short read leaves of a record
-    /// is a record of its own, since the oldest byte always starts one.
-    pub(crate) fn write_with(
-        &mut self,
-        ring: &RingBuf,
-        end: &mut WriteEnd,
-        max: usize,
-        fill: impl FnMut(&mut [u8]) -> usize,
-    ) -> usize {
-        let start = ring.tail(end);
-        let filled = ring.write_with(end, max, fill);
+    /// The number of bytes the ring can hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// The number of bytes waiting to be read.
+    pub(crate) fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether there is nothing to read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// The number of bytes that can be written before the ring is full.
+    pub(crate) fn free(&self) -> usize {
+        self.ring.free()
+    }
+
+    /// Discards everything that was written and not yet read.
+    pub(crate) fn clear(&mut self) {
+        self.ring.clear();
+    }
+
+    /// Moves up to `max` bytes out of the ring, as [`RingBuf::read_with`].
+    /// What a short read leaves of a record is a record of its own, since
+    /// the oldest byte always starts one.
+    pub(crate) fn read_with(&mut self, max: usize, copy: impl FnMut(&[u8]) -> usize) -> usize {
+        self.ring.read_with(max, copy)
+    }
+
+    /// Moves up to `max` bytes into the ring, as [`RingBuf::write_with`];
+    /// what it stores is one record.
+    pub(crate) fn write_with(&mut self, max: usize, fill: impl FnMut(&mut [u8]) -> usize) -> usize {
+        let start = self.ring.tail();
+        let filled = self.ring.write_with(max, fill);
         if filled > 0 {
-            self.clear_range(ring, start, filled);
+            self.clear_range(start, filled);
             self.set(start);
         }
         filled
     }
 
     /// Drops the oldest whole records until `needed` bytes are free (or the
-    /// ring is empty, if `needed` exceeds the capacity). Returns what was
-    /// dropped. Holding both ends, the caller sees exact lengths.
-    pub(crate) fn make_room(
-        &self,
-        ring: &RingBuf,
-        writer: &WriteEnd,
-        reader: &mut ReadEnd,
-        needed: usize,
-    ) -> Dropped {
+    /// ring is empty, if `needed` exceeds the capacity). Returns what was dropped.
+    pub(crate) fn make_room(&mut self, needed: usize) -> Dropped {
         let mut dropped = Dropped::default();
-        while ring.writable(writer) < needed {
-            let len = ring.readable(reader);
-            if len == 0 {
-                break;
-            }
-            let record = self
-                .next_start(ring, ring.head(reader), len - 1)
-                .unwrap_or(len);
-            ring.discard(reader, record);
+        while self.ring.free() < needed && !self.ring.is_empty() {
+            let len = self.ring.len();
+            let record = self.next_start(self.ring.head(), len - 1).unwrap_or(len);
+            self.ring.discard(record);
             dropped.bytes += record;
             dropped.records += 1;
         }
@@ -109,19 +117,13 @@ impl<M: DerefMut<Target = [u64]>> RecordStarts<M> {
 
     /// How many of the oldest bytes a reader that takes whole records can
     /// take with room for `max`: every whole record that fits, or, when not
-    /// even the oldest one fits, `max` bytes of it. The caller holds the
-    /// write end too (through `self`), so no record is being added.
-    pub(crate) fn whole_records_within(
-        &self,
-        ring: &RingBuf,
-        reader: &ReadEnd,
-        max: usize,
-    ) -> usize {
-        let len = ring.readable(reader);
+    /// even the oldest one fits, `max` bytes of it.
+    pub(crate) fn whole_records_within(&self, max: usize) -> usize {
+        let len = self.ring.len();
         if len <= max {
             return len;
         }
-        self.last_start(ring, ring.head(reader), max).unwrap_or(max)
+        self.last_start(self.ring.head(), max).unwrap_or(max)
     }
 
     /// Marks `position` as the start of a record.
@@ -130,13 +132,13 @@ impl<M: DerefMut<Target = [u64]>> RecordStarts<M> {
     }
 
     /// Unmarks the `len` positions from `start` on, wrapping at the capacity.
-    fn clear_range(&mut self, ring: &RingBuf, start: usize, len: usize) {
+    fn clear_range(&mut self, start: usize, len: usize) {
         let mut done = 0;
         while done < len {
-            let position = ring.wrap(start + done);
+            let position = self.ring.wrap(start + done);
             let bit = position % WORD_BITS;
             let span = (WORD_BITS - bit)
-                .min(self.capacity - position)
+                .min(self.capacity() - position)
                 .min(len - done);
             self.starts[position / WORD_BITS] &= !(low_bits(span) << bit);
             done += span;
@@ -145,13 +147,13 @@ impl<M: DerefMut<Target = [u64]>> RecordStarts<M> {
 
     /// The smallest distance `d` in `1..=limit` such that a record starts at
     /// `from + d` (wrapping), scanning a word at a time.
-    fn next_start(&self, ring: &RingBuf, from: usize, limit: usize) -> Option<usize> {
+    fn next_start(&self, from: usize, limit: usize) -> Option<usize> {
         let mut distance = 1;
         while distance <= limit {
-            let position = ring.wrap(from + distance);
+            let position = self.ring.wrap(from + distance);
             let bit = position % WORD_BITS;
             let span = (WORD_BITS - bit)
-                .min(self.capacity - position)
+                .min(self.capacity() - position)
                 .min(limit - distance + 1);
             let bits = (self.starts[position / WORD_BITS] >> bit) & low_bits(span);
             if bits != 0 {
@@ -164,10 +166,10 @@ impl<M: DerefMut<Target = [u64]>> RecordStarts<M> {
 
     /// The largest distance `d` in `1..=limit` such that a record starts at
     /// `from + d` (wrapping), scanning a word at a time.
-    fn last_start(&self, ring: &RingBuf, from: usize, limit: usize) -> Option<usize> {
+    fn last_start(&self, from: usize, limit: usize) -> Option<usize> {
         let mut distance = limit;
         while distance >= 1 {
-            let position = ring.wrap(from + distance);
+            let position = self.ring.wrap(from + distance);
             let bit = position % WORD_BITS;
             // Positions `position - span + 1 ..= position` share a word and
             // lie at distances `distance - span + 1 ..= distance`.

@@ -79,6 +79,15 @@ pub(crate) fn poll_writable_in(mode: Mode, free: usize, capacity: usize) -> bool
     mode == Mode::Overwrite || poll_writable(free, capacity)
 }
 
+/// Whether a writer can be asleep while `free` bytes are free: a write
+/// waits only when its room is 0, which needs less free space than an
+/// atomic write's length (at most `PIPE_BUF` and the capacity) or, for a
+/// larger write, a full ring. So no writer waits once a poller would see
+/// the device writable.
+pub(crate) fn writers_may_wait(free: usize, capacity: usize) -> bool {
+    !poll_writable(free, capacity)
+}
+
 /// What a reader learns about the writers, recorded when it opens the
 /// device, to tell "no writer yet" (wait) from "the writers are gone" (EOF).
 #[derive(Clone, Copy)]

@@ -10,8 +10,7 @@ use kernel::{
     sync::atomic::{Atomic, Relaxed},
 };
 
-/// Device-wide counters since the module was loaded; guarded by the device's
-/// state lock.
+/// Device-wide counters since the module was loaded; guarded by the device lock.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Counters {
     pub(crate) reads: u64,
@@ -24,7 +23,7 @@ pub(crate) struct Counters {
     pub(crate) dropped_records: u64,
 }
 
-/// A consistent snapshot of the device, taken with all of its locks held.
+/// A consistent snapshot of the device, taken under the device lock.
 pub(crate) struct Stats {
     pub(crate) capacity: usize,
     pub(crate) mode: Mode,
@@ -92,8 +91,8 @@ impl fmt::Display for Stats {
 
 /// What one open file has done; shown in `/proc/PID/fdinfo/FD`.
 ///
-/// Atomics rather than fields under the device's locks, because fdinfo is read
-/// from other processes and must not contend with I/O for them.
+/// Atomics rather than fields under the device lock, because fdinfo is read
+/// from other processes and must not contend with I/O for the lock.
 pub(crate) struct FileCounters {
     reads: Atomic<u64>,
     writes: Atomic<u64>,

@@ -4,18 +4,12 @@
 //! files the kernel module compiles, so they can be tested with `cargo test`.
 //! Their items are `pub(crate)` as the kernel build wants, so the tests live
 //! inside this crate.
-//!
-//! The threaded tests of the ring also run under Miri, which checks the
-//! ring's memory ordering: `cargo +$(cat miri-toolchain) miri test threads`.
 
 // Only the tests use the modules; a plain build would call them dead.
 #![cfg_attr(not(test), allow(dead_code))]
 
 #[path = "../../ringbuf.rs"]
 mod ringbuf;
-
-/// The storage `ringbuf.rs` keeps its bytes in.
-type RingStorage = Vec<u8>;
 
 #[path = "../../records.rs"]
 mod records;
@@ -24,13 +18,7 @@ mod records;
 mod rules;
 
 #[cfg(test)]
-mod both_ends;
-
-#[cfg(test)]
 mod ringbuf_tests;
-
-#[cfg(test)]
-mod ringbuf_threads_tests;
 
 #[cfg(test)]
 mod records_tests;

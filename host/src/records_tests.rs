@@ -5,13 +5,16 @@
 //! writes that drop the oldest records, reads of whole records or of any
 //! length, and copies that stop short.
 
-use crate::both_ends::{BothEnds, RecordRing as Ring};
-use crate::records::{start_map_words, Dropped, RecordStarts};
+use crate::records::{start_map_words, Dropped, RecordRing};
+use crate::ringbuf::RingBuf;
 use proptest::prelude::*;
 use std::collections::VecDeque;
 
+type Ring = RecordRing<Vec<u8>, Vec<u64>>;
+
 fn ring(capacity: usize) -> Ring {
-    Ring::new(capacity)
+    let storage = RingBuf::new(vec![0u8; capacity]).unwrap();
+    RecordRing::new(storage, vec![0u64; start_map_words(capacity)]).unwrap()
 }
 
 #[derive(Clone, Debug)]
@@ -190,11 +193,10 @@ proptest! {
 
 #[test]
 fn map_must_fit_and_be_clear() {
-    let ring = BothEnds::new(65).ring;
-    assert_eq!(start_map_words(65), 2);
-    assert!(RecordStarts::new(&ring, vec![0u64; 1]).is_none());
-    assert!(RecordStarts::new(&ring, vec![0u64, 1]).is_none());
-    assert!(RecordStarts::new(&ring, vec![0u64; 2]).is_some());
+    let storage = || RingBuf::new(vec![0u8; 65]).unwrap();
+    assert!(RecordRing::new(storage(), vec![0u64; 1]).is_none());
+    assert!(RecordRing::new(storage(), vec![0u64, 1]).is_none());
+    assert!(RecordRing::new(storage(), vec![0u64; 2]).is_some());
 }
 
 /// One-byte records across word boundaries and the wrap: the oldest

@@ -11,16 +11,14 @@
 //! gives. [`run`] ties these together and reports the first difference.
 
 // The fuzzer drives the device in block mode only, so the ring's accessors
-// for overwrite mode's records (`head`, `tail`, `discard`) are not used here.
+// for overwrite mode's records (`head`, `discard`) are not used here.
 #[path = "../../../ringbuf.rs"]
 #[allow(dead_code)]
 mod ringbuf;
 
-/// The storage `ringbuf.rs` keeps its bytes in.
-type RingStorage = Vec<u8>;
-
-// The model needs the rules that decide results, not overwrite mode: calls
-// that would sleep are never issued.
+// The model needs the rules that decide results, not the driver's wake-up
+// shortcut (`writers_may_wait`) nor overwrite mode: calls that would sleep
+// are never issued.
 #[path = "../../../rules.rs"]
 #[allow(dead_code)]
 mod rules;

@@ -15,7 +15,7 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 
 use crate::op::Access;
-use crate::ringbuf::{ReadEnd, RingBuf, WriteEnd};
+use crate::ringbuf::RingBuf;
 use crate::rules::{self, WriterWatch};
 
 /// What the model knows about one open file.
@@ -44,9 +44,7 @@ pub enum Plan {
 
 /// The device as a correct driver keeps it.
 pub struct Model {
-    ring: RingBuf,
-    write_end: WriteEnd,
-    read_end: ReadEnd,
+    ring: RingBuf<Vec<u8>>,
     files: Vec<Option<File>>,
     readers: u64,
     writers: u64,
@@ -67,12 +65,8 @@ impl Model {
     /// ring's; the device must be empty, with no file open for writing.
     pub fn new(baseline: Stats, slots: usize) -> Model {
         let capacity = usize::try_from(baseline.capacity).expect("capacity fits in memory");
-        let (ring, write_end, read_end) =
-            RingBuf::new(vec![0; capacity]).expect("capacity is not zero");
         Model {
-            ring,
-            write_end,
-            read_end,
+            ring: RingBuf::new(vec![0; capacity]).expect("capacity is not zero"),
             files: vec![None; slots],
             readers: 0,
             writers: 0,
@@ -227,7 +221,7 @@ impl Model {
     /// returns them.
     pub fn take(&mut self, n: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(n);
-        let taken = self.ring.read_with(&mut self.read_end, n, |chunk| {
+        let taken = self.ring.read_with(n, |chunk| {
             out.extend_from_slice(chunk);
             chunk.len()
         });
@@ -242,7 +236,7 @@ impl Model {
     /// Appends `data`, as a write that returned `data.len()` did.
     pub fn store(&mut self, data: &[u8]) {
         let mut at = 0;
-        let stored = self.ring.write_with(&mut self.write_end, data.len(), |chunk| {
+        let stored = self.ring.write_with(data.len(), |chunk| {
             let n = chunk.len();
             chunk.copy_from_slice(&data[at..at + n]);
             at += n;
@@ -283,7 +277,7 @@ impl Model {
         if !self.open_file(slot).access.can_write() {
             return Err(Errno::BADF);
         }
-        self.ring.clear(&mut self.read_end);
+        self.ring.clear();
         Ok(())
     }
 
