@@ -335,6 +335,30 @@ def test_killed_blocked_reader_loses_nothing():
 # User copies
 
 
+def _until_read_waits(count, seconds=5):
+    """Waits until the device has counted `count` reads that went to sleep."""
+    deadline = time.monotonic() + seconds
+    while stats()["read_waits"] < count:
+        assert time.monotonic() < deadline, "reader never went to sleep"
+        time.sleep(0.01)
+
+
+def test_reader_whose_buffer_faults_passes_the_wake_up_on():
+    # Two readers asleep on an empty ring; the first queued gets the one
+    # wake-up for the data but faults on its buffer. The second must still
+    # be woken and get the data.
+    fd = os.open(DEV, os.O_RDWR)
+    waits = stats()["read_waits"]
+    faulting = Child(lambda: cbtest.c_call(cbtest.libc.read, fd, ctypes.c_void_p(1), 10))
+    _until_read_waits(waits + 1)
+    reader = Child(lambda: os.read(fd, 10))
+    _until_read_waits(waits + 2)
+    os.write(fd, b"for you")
+    assert faulting.result() == repr((-1, errno.EFAULT)).encode()
+    assert reader.result(5) == b"for you"
+    os.close(fd)
+
+
 def test_fault_in_second_page_returns_first_page():
     reload_module(buffer_size=65536)
     fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
