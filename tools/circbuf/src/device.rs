@@ -141,15 +141,11 @@ impl Device {
     /// Reads the device's statistics (`CIRCBUF_GET_STATS`).
     pub fn stats(&self) -> Result<Stats, Error> {
         let mut stats = Stats::default();
-        // SAFETY: CIRCBUF_GET_STATS is `_IOR(.., struct circbuf_stats)`:
-        // circbuf copies `size_of::<Stats>()` bytes to the pointer it is
-        // given, and any other driver that accepts this number is bound by
-        // the size encoded in it just the same. `Updater` passes a pointer
-        // to `stats`, which is live, writable and aligned for the whole
-        // call. `Stats` is `repr(C)` with the header's layout (checked by
-        // tests/abi.rs) and made only of `u64`s, so whatever bytes the
-        // kernel writes form a valid value, and the zero initialisation
-        // leaves no byte undefined if it writes fewer.
+        // SAFETY: CIRCBUF_GET_STATS is `_IOR(.., struct circbuf_stats)`, so any
+        // driver accepting it writes at most `size_of::<Stats>()` bytes to the
+        // pointer; `Updater` passes `&mut stats`: live, writable, aligned for
+        // the call. `Stats` is `repr(C)` with the header's layout (tests/abi.rs)
+        // and all `u64`, so any bytes written, or the zeroes left, are valid.
         let result = unsafe {
             ioctl(
                 &self.fd,
