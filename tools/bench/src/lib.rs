@@ -6,6 +6,8 @@
 //! - [`options`]: the command line and the settings it resolves to.
 //! - [`channel`]: opening either kind of channel, readers before writers.
 //! - [`throughput`]: N writers and M readers moving messages of one size.
+//! - [`placement`]: buffers that move by a page per call, so that no
+//!   alignment with the kernel's memory favours one channel.
 //! - [`latency`]: how long a blocked reader takes to see a timestamp.
 //! - [`copy`]: the memcpy bandwidth that bounds both channels.
 //! - [`distribution`]: medians and percentiles of latency samples.
@@ -24,6 +26,7 @@ pub mod environment;
 pub mod fixtures;
 pub mod latency;
 pub mod options;
+pub mod placement;
 pub mod plot;
 pub mod report;
 pub mod throughput;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{Channel, Endpoint, Ends};
 use crate::options::{Budget, Ratio};
+use crate::placement::RotatingBuffer;
 use crate::Error;
 
 /// The counts and time of one point on one channel.
@@ -191,11 +192,11 @@ fn write_messages(
     stop: &AtomicBool,
 ) -> Result<WriterTally, Error> {
     // Not zeros, in case some layer treats zero pages specially.
-    let message = vec![0xa5; size];
+    let mut message = RotatingBuffer::new(size, 0xa5);
     let mut tally = WriterTally::default();
     start.wait();
     while quota.is_none_or(|quota| tally.messages < quota) && !stop.load(Ordering::Relaxed) {
-        tally.calls += end.write_all(&message)?;
+        tally.calls += end.write_all(message.advance())?;
         tally.messages += 1;
         tally.bytes += size as u64;
     }
@@ -208,12 +209,12 @@ fn read_to_end(
     start: &Barrier,
     stop: &AtomicBool,
 ) -> Result<ReaderTally, Error> {
-    let mut buf = vec![0; read_size];
+    let mut buf = RotatingBuffer::new(read_size, 0);
     let mut bytes = 0;
     let mut calls = 0;
     start.wait();
     loop {
-        match end.read(&mut buf) {
+        match end.read(buf.advance()) {
             Ok(0) => break,
             Ok(n) => {
                 bytes += n as u64;
