@@ -4,8 +4,8 @@
 //! A buffer that stays at one address lines up with the kernel memory it is
 //! copied to or from in the same way at every call. Under QEMU's TCG that
 //! alignment decides the speed of the copy: the emulator looks each guest
-//! access up in a software TLB indexed by virtual page number alone (it had
-//! 64 entries in the runs of docs/performance.md). When a reader's buffer
+//! access up in a software TLB indexed by virtual page number alone (64
+//! entries, judging by the runs in docs/performance.md). When a reader's buffer
 //! and circbuf's ring share those index bits, the source and the
 //! destination page of every byte evict each other, and the copy runs at a
 //! third of its speed. A glibc thread arena is 64 MiB aligned and a 64 KiB
