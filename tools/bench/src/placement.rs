@@ -5,12 +5,12 @@
 //! copied to or from in the same way at every call. Under QEMU's TCG that
 //! alignment decides the speed of the copy: the emulator looks each guest
 //! access up in a software TLB indexed by virtual page number alone (64
-//! entries, judging by the runs in docs/performance.md). When a reader's buffer
-//! and circbuf's ring share those index bits, the source and the
+//! entries, judging by the runs in docs/performance.md). When a reader's
+//! buffer and circbuf's ring share those index bits, the source and the
 //! destination page of every byte evict each other, and the copy runs at a
 //! third of its speed. A glibc thread arena is 64 MiB aligned and a 64 KiB
-//! ring 64 KiB aligned, so this happened in one boot out of two or four,
-//! however the driver was written. A pipe copies to pages it allocates as
+//! ring 64 KiB aligned, so this happened in many boots, however the driver
+//! was written. A pipe copies to pages it allocates as
 //! it goes and never lines up for long.
 //!
 //! [`RotatingBuffer`] therefore moves by one page at every call, over a
