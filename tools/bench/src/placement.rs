@@ -3,27 +3,25 @@
 //!
 //! A buffer that stays at one address lines up with the kernel memory it is
 //! copied to or from in the same way at every call. Under QEMU's TCG that
-//! alignment decides the speed of the copy: the emulator looks each guest
-//! access up in a software TLB indexed by virtual page number alone (64
-//! entries, judging by the runs in docs/performance.md). When a reader's
-//! buffer and circbuf's ring share those index bits, the source and the
-//! destination page of every byte evict each other, and the copy runs at a
-//! third of its speed. A glibc thread arena is 64 MiB aligned and a 64 KiB
-//! ring 64 KiB aligned, so this happened in many boots, however the driver
-//! was written. A pipe copies to pages it allocates as
-//! it goes and never lines up for long.
+//! alignment was seen to decide the speed of circbuf against a pipe: with
+//! a reader's buffer and circbuf's ring both on a 256 KiB boundary, circbuf
+//! ran at a third of the pipe, and one ring in four lands on one. The
+//! explanation that fits is the emulator's software TLB, indexed by virtual
+//! page number alone, in which the two keep evicting each other; see
+//! docs/performance.md. A pipe copies to pages it allocates as it goes and
+//! does not stay lined up.
 //!
-//! [`RotatingBuffer`] therefore moves by one page at every call, over a
-//! window of [`WINDOW_PAGES`] pages, so that both channels meet every
-//! alignment equally often. The offset within a page, which real hardware
-//! cares about, stays the same.
+//! [`RotatingBuffer`] therefore moves by one page at every use, over a
+//! window of [`WINDOW_PAGES`] pages, so that a buffer meets any one TLB
+//! entry of the ring at one use in 64 at most, on either channel. The
+//! offset within a page stays the same, since on hardware it decides how
+//! the copy's loads and stores line up with cache lines.
 
 /// The page size the rotation steps by.
 const PAGE: usize = 4096;
 
-/// How many page positions a buffer takes in turn: one per entry of the
-/// smallest software TLB seen, so that every TLB index is met as often as
-/// every other.
+/// How many page positions a buffer takes in turn: as many as the 64-entry
+/// software TLB that the 256 KiB period of the slow runs points to.
 pub const WINDOW_PAGES: usize = 64;
 
 /// A buffer of a fixed length whose address moves by one page per use.
