@@ -7,12 +7,13 @@
 //! Wake-up discipline (as in `fs/pipe.c`): readers sleep on `readable` and
 //! writers on `writable`, exclusively, so a notification wakes one sleeper
 //! plus every poller. Nobody is woken who cannot be waiting: readers sleep
-//! only on an empty ring, so a writer wakes one reader when it fills an empty
-//! ring; a reader that leaves data behind wakes the next one. Writers sleep
-//! only while less than `min(PIPE_BUF, capacity)` is free
-//! ([`rules::writers_may_wait`]), so a reader that frees room from below that
-//! mark wakes all writers, because each waits for a different amount of room
-//! (an atomic write needs all of its bytes). Once anyone has polled the
+//! only on an empty ring, so a writer wakes one reader when it fills an
+//! empty ring, once it has dropped the lock and with the scheduler's sync
+//! hint, as `pipe_write()` does; a reader that leaves data behind wakes the
+//! next one. Writers sleep only while less than `min(PIPE_BUF, capacity)` is
+//! free ([`rules::writers_may_wait`]), so a reader that frees room from
+//! below that mark wakes all writers, because each waits for a different
+//! amount of room (an atomic write needs all of its bytes). Once anyone has polled the
 //! device, every change wakes, since a poller may wait for any transition.
 //! The last writer to close wakes every reader, since they all reach end of
 //! file at once. A reader that leaves because of a signal passes its wake-up
@@ -206,6 +207,7 @@ impl Circbuf {
         let mut state = self.state.lock();
         let atomic = rules::write_is_atomic(total, state.ring.capacity());
         let mut stored = 0;
+        let mut wake_reader = false;
         let outcome = loop {
             if state.mode == Mode::Overwrite {
                 let (filled, outcome) = self.overwrite(&mut state, source, total - stored);
@@ -220,9 +222,7 @@ impl Circbuf {
                     .write_with(room, |chunk| source.copy_from_iter(chunk));
                 stored += filled;
                 // Readers sleep only on an empty ring.
-                if filled > 0 && (was_empty || state.polled) {
-                    self.readable.notify_one();
-                }
+                wake_reader |= filled > 0 && (was_empty || state.polled);
                 if stored == total {
                     break Ok(());
                 }
@@ -234,6 +234,10 @@ impl Circbuf {
             if nonblock {
                 break Err(EAGAIN);
             }
+            // The reader must not wait for this writer's room.
+            if core::mem::take(&mut wake_reader) {
+                self.readable.notify_sync();
+            }
             state.counters.write_waits += 1;
             if self.writable.wait_interruptible(&mut state) {
                 break Err(ERESTARTSYS);
@@ -244,6 +248,12 @@ impl Circbuf {
             state.counters.bytes_written += stored as u64;
         }
         drop(state);
+        // Woken only now, the reader does not go back to sleep on the lock;
+        // the sync hint lets the scheduler keep it on this CPU, so that
+        // several small writes reach it in one read.
+        if wake_reader {
+            self.readable.notify_sync();
+        }
 
         match outcome {
             Err(err) if stored == 0 => Err(err),
