@@ -8,12 +8,14 @@
 //! writers on `writable`, exclusively, so a notification wakes one sleeper
 //! plus every poller. Nobody is woken who cannot be waiting: readers sleep
 //! only on an empty ring, so a writer wakes one reader when it fills an
-//! empty ring, once it has dropped the lock and with the scheduler's sync
-//! hint, as `pipe_write()` does; a reader that leaves data behind wakes the
-//! next one. Writers sleep only while less than `min(PIPE_BUF, capacity)` is
-//! free ([`rules::writers_may_wait`]), so a reader that frees room from
-//! below that mark wakes all writers, because each waits for a different
-//! amount of room (an atomic write needs all of its bytes). Once anyone has polled the
+//! empty ring. As in `anon_pipe_write()`, that wake-up comes after the
+//! lock is dropped and carries the scheduler's sync hint; a writer about to
+//! sleep for room wakes the reader first, under the lock, which the wait
+//! then drops. A reader that leaves data behind wakes the next one. Writers
+//! sleep only while less than `min(PIPE_BUF, capacity)` is free
+//! ([`rules::writers_may_wait`]), so a reader that frees room from below
+//! that mark wakes all writers, because each waits for a different amount
+//! of room (an atomic write needs all of its bytes). Once anyone has polled the
 //! device, every change wakes, since a poller may wait for any transition.
 //! The last writer to close wakes every reader, since they all reach end of
 //! file at once. A reader that leaves because of a signal passes its wake-up
@@ -23,6 +25,7 @@
 //! does not fit drops the oldest whole records ([`RecordRing::make_room`]),
 //! and reads end at a record boundary, so that a reader with a buffer of at
 //! least `PIPE_BUF` bytes never holds part of a record whose rest is dropped.
+//! Those writers wake a reader under the lock, record by record.
 
 use crate::{
     records::{start_map_words, RecordRing},
@@ -234,7 +237,8 @@ impl Circbuf {
             if nonblock {
                 break Err(EAGAIN);
             }
-            // The reader must not wait for this writer's room.
+            // The reader may be waiting for the bytes stored above, and only
+            // it can free the room this writer is about to wait for.
             if core::mem::take(&mut wake_reader) {
                 self.readable.notify_sync();
             }
@@ -248,9 +252,9 @@ impl Circbuf {
             state.counters.bytes_written += stored as u64;
         }
         drop(state);
-        // Woken only now, the reader does not go back to sleep on the lock;
-        // the sync hint lets the scheduler keep it on this CPU, so that
-        // several small writes reach it in one read.
+        // Woken after the unlock, the reader does not wake into a held lock.
+        // The sync hint lets the scheduler move it to this CPU; with it,
+        // readers woke less often per message (docs/performance.md).
         if wake_reader {
             self.readable.notify_sync();
         }
