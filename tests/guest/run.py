@@ -7,7 +7,7 @@ fails by raising. Before each test circbuf is reloaded with the parameters
 the VM started it with, so every test starts from an empty ring and zero
 counters. Prints one PASS/FAIL/SKIP line per test (a test skips by raising
 cbtest.Skip; skipped tests are not counted as passed) and ends with
-`N passed, N failed`; exits non-zero if anything failed.
+`N passed, N failed, N skipped`; exits non-zero if anything failed.
 """
 
 import importlib.util
@@ -83,9 +83,7 @@ def main():
         else:
             passed += 1
             print(f"PASS {name} ({time.monotonic() - started:.1f} s)", flush=True)
-    if skipped:
-        print(f"{skipped} skipped", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
     sys.exit(1 if failed else 0)
 
 
