@@ -12,6 +12,7 @@ import signal
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 DEV = "/dev/circbuf"
 MODULE = os.environ.get("CIRCBUF_MODULE", "")
@@ -55,6 +56,16 @@ class Skip(Exception):
 
 def run(*cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
+
+
+def build_c(name, bits=64):
+    """Compiles tests/guest/c/NAME.c against the UAPI header with the guest's
+    gcc, for a 64- or 32-bit process; returns the program's path."""
+    here = Path(__file__).resolve().parent
+    binary = f"/tmp/{name}{bits}"
+    run("gcc", f"-m{bits}", "-Wall", "-Werror", "-I", str(here.parents[1] / "include" / "uapi"),
+        "-o", binary, str(here / "c" / f"{name}.c"))
+    return binary
 
 
 def module_loaded():

@@ -504,6 +504,19 @@ def test_bad_pointers_are_efault_and_change_nothing():
     os.close(fd)
 
 
+def test_null_buffer_faults_only_when_a_copy_is_attempted():
+    """NULL is an unmapped user address, not one the VFS refuses: on an
+    empty ring a non-blocking read of it is EAGAIN and at end of file 0,
+    while a kernel address is EFAULT even on an empty ring."""
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    w = os.open(DEV, os.O_WRONLY)
+    assert c_call(libc.read, r, None, 4) == (-1, errno.EAGAIN)
+    assert c_call(libc.read, r, 0xffffffff81000000, 4) == (-1, errno.EFAULT)
+    os.close(w)
+    assert c_call(libc.read, r, None, 4) == (0, 0)
+    os.close(r)
+
+
 # Vectored and spliced I/O
 
 
@@ -736,13 +749,21 @@ def test_fionread():
 
 
 def test_reset_discards_and_wakes_writer():
+    """RESET empties the ring, wakes the writer waiting for room, and
+    changes no counter: what it discarded is written - read - used."""
     reload_module(buffer_size=64)
     fd = os.open(DEV, os.O_RDWR)
     os.write(fd, b"q" * 64)
+    os.read(fd, 4)
     child = Child(lambda: os.write(fd, b"new"))
     child.wait_asleep(write_waits=1)
+    before = stats()
     fcntl.ioctl(fd, cbtest.CIRCBUF_RESET)
     assert child.result() == b"3"
+    s = stats()
+    assert {k: s[k] - before[k] for k in ("reads", "writes", "bytes_read", "bytes_written")} == \
+        {"reads": 0, "writes": 1, "bytes_read": 0, "bytes_written": 3}, (before, s)
+    assert s["bytes_written"] - s["bytes_read"] - s["used"] == 60, s
     assert os.read(fd, 100) == b"new"
     os.close(fd)
 
