@@ -37,8 +37,8 @@ def test_bad_mode_parameter_refused_with_message():
     messages logged by that insmod alone."""
     cbtest.unload_module()
     for value, message in (("2", "mode=2 is not a mode: it must be 0 (block) or 1 (overwrite)"),
-                           ("-1", "'-1' invalid for parameter 'mode'"),
-                           ("overwrite", "'overwrite' invalid for parameter 'mode'")):
+                           ("-1", "`-1' invalid for parameter `mode'"),
+                           ("overwrite", "`overwrite' invalid for parameter `mode'")):
         res, log = cbtest.kernel_messages_during(
             lambda: cbtest.load_module(f"mode={value}", check=False))
         assert res.returncode != 0, f"mode={value} was accepted"
