@@ -62,7 +62,7 @@ def build_c(name, bits=64):
     """Compiles tests/guest/c/NAME.c against the UAPI header with the guest's
     gcc, for a 64- or 32-bit process; returns the program's path."""
     here = Path(__file__).resolve().parent
-    binary = f"/tmp/{name}{bits}"
+    binary = f"/tmp/{name}-m{bits}"
     run("gcc", f"-m{bits}", "-Wall", "-Werror", "-I", str(here.parents[1] / "include" / "uapi"),
         "-o", binary, str(here / "c" / f"{name}.c"))
     return binary

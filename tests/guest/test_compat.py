@@ -17,8 +17,9 @@ def _expected():
 
 
 def _run(bits):
-    out = run(build_c("compat32", bits), "hello").stdout
-    return dict(kv.split("=") for kv in out.split())
+    res = run(build_c("compat32", bits), "hello", check=False)
+    assert res.returncode == 0, res
+    return dict(kv.split("=") for kv in res.stdout.split())
 
 
 def test_64_bit_process_sees_the_stats_and_errors():

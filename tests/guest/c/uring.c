@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		return 2;
 	alarm(DEADLINE);
+	setvbuf(stdout, NULL, _IONBF, 0);
 	setup(&r);
 	fd = open("/dev/circbuf", O_RDWR);
 	if (fd < 0)
