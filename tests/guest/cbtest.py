@@ -5,12 +5,14 @@ whether a call blocks, in a child process that can be killed."""
 import ctypes
 import errno
 import fcntl
+import mmap
 import os
 import select
 import signal
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 DEV = "/dev/circbuf"
 MODULE = os.environ.get("CIRCBUF_MODULE", "")
@@ -56,6 +58,16 @@ def run(*cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
 
 
+def build_c(name, bits=64):
+    """Compiles tests/guest/c/NAME.c against the UAPI header with the guest's
+    gcc, for a 64- or 32-bit process; returns the program's path."""
+    here = Path(__file__).resolve().parent
+    binary = f"/tmp/{name}-m{bits}"
+    run("gcc", f"-m{bits}", "-Wall", "-Werror", "-I", str(here.parents[1] / "include" / "uapi"),
+        "-o", binary, str(here / "c" / f"{name}.c"))
+    return binary
+
+
 def module_loaded():
     with open("/proc/modules") as f:
         return any(line.startswith("circbuf ") for line in f)
@@ -99,8 +111,25 @@ def reload_module(**params):
     assert os.path.exists(DEV), f"{DEV} missing after insmod"
 
 
-def dmesg():
-    return run("dmesg").stdout
+def kernel_messages_during(fn):
+    """Runs `fn`; returns its result and the text of the kernel messages
+    logged while it ran, one per line. Reads /dev/kmsg from its end rather
+    than clearing the log, which the VM runner scans for kernel reports."""
+    kmsg = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        os.lseek(kmsg, 0, os.SEEK_END)
+        result = fn()
+        messages = []
+        while True:
+            try:
+                record = os.read(kmsg, 8192).decode(errors="replace")
+            except BlockingIOError:
+                break
+            # "LEVEL,SEQ,TIME,FLAGS;TEXT\n" followed by continuation lines.
+            messages.append(record.partition(";")[2].partition("\n")[0])
+    finally:
+        os.close(kmsg)
+    return result, "\n".join(messages)
 
 
 def open_dev(flags=os.O_RDWR):
@@ -129,6 +158,16 @@ def fionread(fd):
     return struct.unpack("i", fcntl.ioctl(fd, FIONREAD, bytes(4)))[0]
 
 
+def half_readable_buffer():
+    """Two pages of anonymous memory whose second page is PROT_NONE: returns
+    the mapping and the address of its first byte. A copy from or to it
+    stops at the page boundary."""
+    area = mmap.mmap(-1, 2 * mmap.PAGESIZE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(area))
+    assert libc.mprotect(ctypes.c_void_p(base + mmap.PAGESIZE), mmap.PAGESIZE, 0) == 0
+    return area, base
+
+
 def c_call(fn, *args):
     """Calls a libc function; returns (result, errno) without Python's EINTR retry."""
     ctypes.set_errno(0)
@@ -143,6 +182,35 @@ def expect_errno(code, fn, *args, **kw):
         assert e.errno == code, f"expected {errno.errorcode[code]}, got {e!r}"
         return
     raise AssertionError(f"expected {errno.errorcode[code]}, call succeeded")
+
+
+# How long a test waits for something that must happen. Only a hang runs
+# into it, and QEMU TCG is slow: it is not a speed requirement.
+DEADLINE = 60
+
+
+def wait_for(condition, what, seconds=DEADLINE):
+    """Polls `condition()` until it is true; fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up after {seconds} s waiting for {what}"
+        time.sleep(0.01)
+
+
+def asleep_in_syscall(pid):
+    """Whether task `pid` sleeps interruptibly inside a system call: 'S' in
+    /proc/PID/stat (circbuf waits interruptibly; a task waiting for a mutex
+    is 'D') and /proc/PID/syscall naming a call rather than "running"."""
+    with open(f"/proc/{pid}/stat") as f:
+        state = f.read().rpartition(")")[2].split()[0]
+    with open(f"/proc/{pid}/syscall") as f:
+        syscall = f.read()
+    return state == "S" and not syscall.startswith("running")
+
+
+def wait_for_stat(field, value):
+    """Waits until the device's statistic `field` has reached `value`."""
+    wait_for(lambda: stats()[field] >= value, f"{field} to reach {value}")
 
 
 class Child:
@@ -166,18 +234,18 @@ class Child:
         _children.append(self)
         self.status = None
 
-    def finished_within(self, seconds):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+    def finished(self):
+        """Whether the child has exited (reaping it if so)."""
+        if self.status is None:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.status = status
-                return True
-            time.sleep(0.01)
-        return False
+        return self.status is not None
 
-    def result(self, seconds=10):
-        assert self.finished_within(seconds), "child still blocked"
+    def result(self, seconds=DEADLINE):
+        """Waits for the child to finish; returns what `fn` returned, and
+        fails if it raised."""
+        wait_for(self.finished, f"child {self.pid} to finish", seconds)
         chunks = []
         while chunk := os.read(self.reader, 65536):
             chunks.append(chunk)
@@ -187,8 +255,28 @@ class Child:
         assert os.waitstatus_to_exitcode(self.status) == 0, out.decode(errors="replace")
         return out
 
-    def kill(self, sig=signal.SIGKILL):
+    def wait_asleep(self, **counts):
+        """Waits until the child sleeps in a system call and each statistic
+        named in `counts` (read_waits=2, say) has reached its value, which
+        tells that the sleep is circbuf's; fails if the child finishes
+        instead, saying what it returned."""
+        def asleep():
+            if self.finished():
+                raise AssertionError(f"child returned {self.result()!r} instead of blocking")
+            now = stats() if counts else {}
+            return (all(now[k] >= v for k, v in counts.items())
+                    and asleep_in_syscall(self.pid))
+        wait_for(asleep, f"child {self.pid} to sleep in a system call with {counts}")
+
+    def signal(self, sig):
         os.kill(self.pid, sig)
+
+    def kill(self):
+        """SIGKILLs the child and reaps it."""
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.reader)
+        _children.remove(self)
 
 
 def cleanup():
@@ -202,24 +290,35 @@ def cleanup():
             pass
     for child in list(_children):
         if child.status is None:
-            try:
-                child.kill()
-                os.waitpid(child.pid, 0)
-            except ChildProcessError:
-                pass
-        os.close(child.reader)
-        _children.remove(child)
+            child.kill()
+        else:
+            os.close(child.reader)
+            _children.remove(child)
 
 
-def blocks(fn, seconds=0.3):
-    """Whether `fn` (in a child) is still blocked after `seconds`; the child is killed."""
+def blocks(fn):
+    """Whether `fn`, run in a child, blocks: either the child comes to sleep
+    in a system call (it is then killed) or it finishes, and then it must
+    have succeeded."""
     child = Child(fn)
-    done = child.finished_within(seconds)
-    if not done:
-        child.kill()
-        os.waitpid(child.pid, 0)
-        child.status = 0
-    return not done
+    wait_for(lambda: child.finished() or asleep_in_syscall(child.pid),
+             f"child {child.pid} to finish or to sleep")
+    if child.finished():
+        child.result()
+        return False
+    child.kill()
+    return True
+
+
+def with_signal_handler(fn, sig=signal.SIGUSR1, restart=False):
+    """Wraps `fn` for a Child: it runs with a handler for `sig` that does
+    nothing, installed with SA_RESTART or without. Call the libc function
+    under test through c_call, so that Python does not retry on EINTR."""
+    def run():
+        signal.signal(sig, lambda *_: None)
+        signal.siginterrupt(sig, not restart)
+        return fn()
+    return run
 
 
 def readable(fd, timeout=0):

@@ -5,16 +5,21 @@ fcntl modules. Every test starts with a freshly loaded module."""
 
 import ctypes
 import errno
+import fcntl
 import mmap
 import os
 import select
 import signal
 import stat
+import struct
 import subprocess
-import time
+import termios
 
 import cbtest
-from cbtest import DEV, PIPE_BUF, Child, blocks, expect_errno, reload_module, stats
+from cbtest import (DEV, PIPE_BUF, Child, blocks, c_call, expect_errno, libc, reload_module,
+                    stats, wait_for, wait_for_stat, with_signal_handler)
+
+MAX_CAPACITY = 64 << 20
 
 
 def sh(script, timeout=20):
@@ -53,22 +58,29 @@ def test_default_capacity_is_4096():
 
 
 def test_buffer_size_parameter_sets_capacity():
-    for size in (1, 64, 65536, 16 << 20):
+    for size in (1, 64, 65536, 16 << 20, MAX_CAPACITY):
         reload_module(buffer_size=size)
         s = stats()
         assert s["capacity"] == size and s["available"] == size and s["used"] == 0, s
 
 
 def test_bad_buffer_size_refused_with_message():
+    """Each refused value gets its own message, found among the kernel
+    messages logged by that insmod alone: an accumulating log would still
+    hold the first value's message when a later one printed none."""
     cbtest.unload_module()
-    for value, message in (("0", "buffer_size=0 is out of range"),
-                           (str((64 << 20) + 1), f"buffer_size={(64 << 20) + 1} is out of range"),
-                           ("-1", "buffer_size"), ("lots", "buffer_size"),
-                           ("99999999999999999999999", "buffer_size")):
-        res = cbtest.load_module(f"buffer_size={value}", check=False)
+    range_message = f"is out of range: it must be 1 to {MAX_CAPACITY} bytes"
+    for value, message in (("0", f"buffer_size=0 {range_message}"),
+                           (str(MAX_CAPACITY + 1), f"buffer_size={MAX_CAPACITY + 1} {range_message}"),
+                           ("-1", "`-1' invalid for parameter `buffer_size'"),
+                           ("lots", "`lots' invalid for parameter `buffer_size'"),
+                           ("99999999999999999999999",
+                            "`99999999999999999999999' invalid for parameter `buffer_size'")):
+        res, log = cbtest.kernel_messages_during(
+            lambda: cbtest.load_module(f"buffer_size={value}", check=False))
         assert res.returncode != 0, f"buffer_size={value} was accepted"
         assert "Invalid parameters" in res.stderr, res.stderr  # kmod's words for EINVAL
-        assert message in cbtest.dmesg(), f"no message naming buffer_size={value}"
+        assert message in log, f"buffer_size={value}: no {message!r} in {log!r}"
         assert not cbtest.module_loaded()
         assert not os.path.exists(DEV)
     cbtest.load_module("buffer_size=128")
@@ -82,13 +94,21 @@ def test_echo_then_cat():
     assert sh(f"echo hi > {DEV}; cat {DEV}") == "hi\n"
 
 
+def _wait_for_cat_to_sleep(cat, read_waits):
+    """Waits until `cat` sleeps in a read of the device: the device counted
+    the read's wait and the process sleeps in a system call."""
+    def asleep():
+        assert cat.poll() is None, f"cat ended instead of waiting: {cat.communicate()}"
+        return stats()["read_waits"] >= read_waits and cbtest.asleep_in_syscall(cat.pid)
+    wait_for(asleep, "cat to wait in read")
+
+
 def test_cat_started_first_waits_for_writer_then_ends():
     cat = subprocess.Popen(["cat", DEV], stdout=subprocess.PIPE)
-    time.sleep(0.5)
-    assert cat.poll() is None, "cat ended before any writer came"
-    sh(f"printf one > {DEV}; printf two > {DEV}")
-    out, _ = cat.communicate(timeout=10)
-    assert out == b"onetwo" or out == b"one", out  # cat may see EOF between writers
+    _wait_for_cat_to_sleep(cat, 1)
+    sh(f"printf one > {DEV}")
+    out, _ = cat.communicate(timeout=cbtest.DEADLINE)
+    assert out == b"one", out
     assert cat.returncode == 0
 
 
@@ -97,11 +117,10 @@ def test_cat_with_open_writer_blocks():
     try:
         os.write(w, b"data")
         cat = subprocess.Popen(["cat", DEV], stdout=subprocess.PIPE)
-        time.sleep(0.5)
-        assert cat.poll() is None, "cat ended although a writer is open"
+        _wait_for_cat_to_sleep(cat, 1)
     finally:
         os.close(w)
-    out, _ = cat.communicate(timeout=10)
+    out, _ = cat.communicate(timeout=cbtest.DEADLINE)
     assert out == b"data"
 
 
@@ -170,10 +189,10 @@ def test_rwf_nowait_does_not_block():
 def test_empty_read_blocks_until_data():
     fd = os.open(DEV, os.O_RDWR)
     child = Child(lambda: os.read(fd, 100))
-    assert not child.finished_within(0.5), "read on an empty device returned"
+    child.wait_asleep()
     w = os.open(DEV, os.O_WRONLY)
     os.write(w, b"wake")
-    assert child.result(10) == b"wake"
+    assert child.result() == b"wake"
     os.close(w)
     os.close(fd)
 
@@ -208,10 +227,10 @@ def test_last_writer_close_wakes_every_reader():
         readers.append(Child(read_after_dropping_writer))
         os.close(r)
     for child in readers:
-        assert not child.finished_within(0.2), "a reader returned with a writer open"
+        child.wait_asleep()
     os.close(w)
     for child in readers:
-        assert child.result(10) == b""
+        assert child.result() == b""
 
 
 def test_blocking_write_waits_for_room():
@@ -219,11 +238,39 @@ def test_blocking_write_waits_for_room():
     fd = os.open(DEV, os.O_RDWR)
     data = bytes(range(200))
     child = Child(lambda: os.write(fd, data))
+    child.wait_asleep(write_waits=1)
     got = b""
     while len(got) < 200:
         got += os.read(fd, 50)
-    assert child.result(10) == b"200"
+    assert child.result() == b"200"
     assert got == data
+    os.close(fd)
+
+
+def _set_nonblock_with_fcntl(fd, on):
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK if on else flags & ~os.O_NONBLOCK)
+
+
+def _set_nonblock_with_fionbio(fd, on):
+    fcntl.ioctl(fd, termios.FIONBIO, struct.pack("i", on))
+
+
+def test_o_nonblock_changed_after_open():
+    """Whether a read or a write waits follows the file's O_NONBLOCK as it
+    is at the call: set and cleared after open with fcntl(F_SETFL), and with
+    ioctl(FIONBIO), on an empty ring (reads) and a full one (writes)."""
+    reload_module(buffer_size=64)
+    fd = os.open(DEV, os.O_RDWR)
+    for set_nonblock in (_set_nonblock_with_fcntl, _set_nonblock_with_fionbio):
+        set_nonblock(fd, True)
+        assert not blocks(lambda: expect_errno(errno.EAGAIN, os.read, fd, 1))
+        os.write(fd, b"f" * 64)
+        assert not blocks(lambda: expect_errno(errno.EAGAIN, os.write, fd, b"y"))
+        set_nonblock(fd, False)
+        assert blocks(lambda: os.write(fd, b"y")), f"{set_nonblock.__name__}: write did not wait"
+        assert os.read(fd, 100) == b"f" * 64
+        assert blocks(lambda: os.read(fd, 1)), f"{set_nonblock.__name__}: read did not wait"
     os.close(fd)
 
 
@@ -270,77 +317,125 @@ def test_atomic_writes_never_interleave():
 
 
 def test_signal_interrupts_blocked_read_without_restart():
+    """A reader asleep on an empty ring, signalled with a handler installed
+    without SA_RESTART, gets EINTR and consumes nothing."""
     fd = os.open(DEV, os.O_RDWR)
-
-    def read_with_alarm():
-        signal.signal(signal.SIGALRM, lambda *_: None)
-        signal.siginterrupt(signal.SIGALRM, True)
-        signal.setitimer(signal.ITIMER_REAL, 0.3)
-        buf = ctypes.create_string_buffer(16)
-        return repr(cbtest.c_call(cbtest.libc.read, fd, buf, 16)).encode()
-
-    assert Child(read_with_alarm).result(10) == repr((-1, errno.EINTR)).encode()
+    buf = ctypes.create_string_buffer(16)
+    child = Child(with_signal_handler(lambda: c_call(libc.read, fd, buf, 16)))
+    child.wait_asleep(read_waits=1)
+    child.signal(signal.SIGUSR1)
+    assert child.result() == repr((-1, errno.EINTR)).encode()
     assert stats()["reads"] == 0
     os.close(fd)
 
 
 def test_signal_with_sa_restart_restarts_read():
+    """With SA_RESTART the interrupted read goes back to sleep (the device
+    counts a second wait) and returns the data written afterwards."""
     fd = os.open(DEV, os.O_RDWR)
 
-    def read_with_alarm():
-        signal.signal(signal.SIGALRM, lambda *_: None)
-        signal.siginterrupt(signal.SIGALRM, False)
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
+    def read():
         buf = ctypes.create_string_buffer(16)
-        n, _ = cbtest.c_call(cbtest.libc.read, fd, buf, 16)
+        n, err = c_call(libc.read, fd, buf, 16)
+        assert n > 0, errno.errorcode[err]
         return buf.raw[:n]
 
-    child = Child(read_with_alarm)
-    assert not child.finished_within(0.8), "read returned instead of restarting"
+    child = Child(with_signal_handler(read, restart=True))
+    child.wait_asleep(read_waits=1)
+    child.signal(signal.SIGUSR1)
+    child.wait_asleep(read_waits=2)
     os.write(fd, b"after")
-    assert child.result(10) == b"after"
+    assert child.result() == b"after"
     os.close(fd)
 
 
 def test_signal_during_write_returns_partial_count():
+    """A write of 10000 bytes into an empty 4096-byte ring stores 4096 and
+    sleeps; a signal then ends it with the count stored, not EINTR."""
     reload_module(buffer_size=4096)
     fd = os.open(DEV, os.O_RDWR)
-
-    def write_with_alarm():
-        signal.signal(signal.SIGALRM, lambda *_: None)
-        signal.siginterrupt(signal.SIGALRM, True)
-        signal.setitimer(signal.ITIMER_REAL, 0.3)
-        buf = ctypes.create_string_buffer(b"z" * 10000)
-        return repr(cbtest.c_call(cbtest.libc.write, fd, buf, 10000)).encode()
-
-    assert Child(write_with_alarm).result(10) == repr((4096, 0)).encode()
+    buf = ctypes.create_string_buffer(b"z" * 10000)
+    child = Child(with_signal_handler(lambda: c_call(libc.write, fd, buf, 10000)))
+    child.wait_asleep(write_waits=1)
+    child.signal(signal.SIGUSR1)
+    assert child.result() == repr((4096, 0)).encode()
     s = stats()
     assert s["used"] == 4096 and s["bytes_written"] == 4096, s
     assert os.read(fd, 5000) == b"z" * 4096
     os.close(fd)
 
 
-def test_killed_blocked_reader_loses_nothing():
+def test_signal_interrupts_blocked_write_that_stored_nothing_with_eintr():
+    """A write asleep on a full ring, having stored nothing, gets EINTR from
+    a signal without SA_RESTART, and the ring is as it was."""
+    reload_module(buffer_size=64)
     fd = os.open(DEV, os.O_RDWR)
-    child = Child(lambda: os.read(fd, 10))
-    assert not child.finished_within(0.3)
-    child.kill()
-    os.waitpid(child.pid, 0)
-    child.status = 0
+    os.write(fd, b"f" * 64)
+    buf = ctypes.create_string_buffer(b"n" * 10)
+    child = Child(with_signal_handler(lambda: c_call(libc.write, fd, buf, 10)))
+    child.wait_asleep(write_waits=1)
+    child.signal(signal.SIGUSR1)
+    assert child.result() == repr((-1, errno.EINTR)).encode()
+    s = stats()
+    assert (s["used"], s["writes"], s["bytes_written"]) == (64, 1, 64), s
+    assert os.read(fd, 100) == b"f" * 64
+    os.close(fd)
+
+
+def test_killed_blocked_reader_loses_nothing():
+    """A reader killed while asleep on an empty ring takes nothing with it,
+    not even a wake-up: the next reader to sleep gets the data written
+    afterwards."""
+    fd = os.open(DEV, os.O_RDWR)
+    killed = Child(lambda: os.read(fd, 10))
+    killed.wait_asleep(read_waits=1)
+    killed.kill()
+    reader = Child(lambda: os.read(fd, 10))
+    reader.wait_asleep(read_waits=2)
     os.write(fd, b"safe")
-    assert os.read(fd, 10) == b"safe"
+    assert reader.result() == b"safe"
+    s = stats()
+    assert (s["reads"], s["bytes_read"], s["used"]) == (1, 4, 0), s
+    os.close(fd)
+
+
+def test_reader_interrupted_by_a_signal_passes_its_wake_up_on():
+    """Two readers sleep on an empty ring. A write wakes only the first
+    (readers wait exclusively, as on a pipe), and a signal reaches it before
+    it runs again, so it leaves with EINTR. The data it was woken for is
+    still there, so it must pass the wake-up on, or the second reader sleeps
+    on with data waiting.
+
+    The write and the signal come from a child running SCHED_FIFO on the
+    one CPU the first reader may use: the first reader cannot run between
+    its wake-up and the signal."""
+    fd = os.open(DEV, os.O_RDWR)
+    cpu = min(os.sched_getaffinity(0))
+
+    def first_read():
+        os.sched_setaffinity(0, {cpu})
+        buf = ctypes.create_string_buffer(16)
+        return c_call(libc.read, fd, buf, 16)
+
+    first = Child(with_signal_handler(first_read))
+    first.wait_asleep(read_waits=1)
+    second = Child(lambda: os.read(fd, 16))
+    second.wait_asleep(read_waits=2)
+
+    def write_then_signal():
+        os.sched_setaffinity(0, {cpu})
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        os.write(fd, b"for the second")
+        os.kill(first.pid, signal.SIGUSR1)
+        return b"done"
+
+    assert Child(write_then_signal).result() == b"done"
+    assert first.result() == repr((-1, errno.EINTR)).encode()
+    assert second.result() == b"for the second"
     os.close(fd)
 
 
 # User copies
-
-
-def _until_read_waits(count, seconds=5):
-    """Waits until the device has counted `count` reads that went to sleep."""
-    deadline = time.monotonic() + seconds
-    while stats()["read_waits"] < count:
-        assert time.monotonic() < deadline, "reader never went to sleep"
-        time.sleep(0.01)
 
 
 def test_reader_whose_buffer_faults_passes_the_wake_up_on():
@@ -348,14 +443,13 @@ def test_reader_whose_buffer_faults_passes_the_wake_up_on():
     # wake-up for the data but faults on its buffer. The second must still
     # be woken and get the data.
     fd = os.open(DEV, os.O_RDWR)
-    waits = stats()["read_waits"]
-    faulting = Child(lambda: cbtest.c_call(cbtest.libc.read, fd, ctypes.c_void_p(1), 10))
-    _until_read_waits(waits + 1)
+    faulting = Child(lambda: c_call(libc.read, fd, ctypes.c_void_p(1), 10))
+    faulting.wait_asleep(read_waits=1)
     reader = Child(lambda: os.read(fd, 10))
-    _until_read_waits(waits + 2)
+    reader.wait_asleep(read_waits=2)
     os.write(fd, b"for you")
     assert faulting.result() == repr((-1, errno.EFAULT)).encode()
-    assert reader.result(5) == b"for you"
+    assert reader.result() == b"for you"
     os.close(fd)
 
 
@@ -364,20 +458,36 @@ def test_fault_in_second_page_returns_first_page():
     fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
     data = bytes(i % 253 for i in range(8192))
     assert os.write(fd, data) == 8192
-    area = mmap.mmap(-1, 2 * mmap.PAGESIZE)
-    base = ctypes.addressof(ctypes.c_char.from_buffer(area))
-    assert cbtest.libc.mprotect(ctypes.c_void_p(base + mmap.PAGESIZE), mmap.PAGESIZE, 0) == 0
-    n, err = cbtest.c_call(cbtest.libc.read, fd, base, 8192)
+    area, base = cbtest.half_readable_buffer()
+    n, err = c_call(libc.read, fd, base, 8192)
     assert n == mmap.PAGESIZE, (n, err)
     assert area[:mmap.PAGESIZE] == data[:mmap.PAGESIZE]
     assert stats()["used"] == 8192 - mmap.PAGESIZE
     # The undelivered bytes are still there, in order.
     assert os.read(fd, 8192) == data[mmap.PAGESIZE:]
     # A write from the same buffer stores only the readable page.
-    n, err = cbtest.c_call(cbtest.libc.write, fd, base, 8192)
+    n, err = c_call(libc.write, fd, base, 8192)
     assert n == mmap.PAGESIZE, (n, err)
     s = stats()
     assert s["used"] == mmap.PAGESIZE and s["bytes_written"] == 8192 + mmap.PAGESIZE, s
+    os.close(fd)
+
+
+def test_partly_faulting_atomic_write_stores_the_readable_prefix():
+    """A write of PIPE_BUF bytes whose last 1000 bytes are unreadable, into
+    a ring with room for all of it: atomicity is about other writers, not
+    about the caller's memory, so the readable 3096 bytes are stored, alone,
+    and their count is returned (docs/semantics.md, User memory)."""
+    reload_module(buffer_size=8192)
+    fd = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
+    area, base = cbtest.half_readable_buffer()
+    readable = PIPE_BUF - 1000
+    start = mmap.PAGESIZE - readable
+    area[start:mmap.PAGESIZE] = bytes(i % 251 for i in range(readable))
+    assert c_call(libc.write, fd, base + start, PIPE_BUF) == (readable, 0)
+    s = stats()
+    assert (s["used"], s["writes"], s["bytes_written"]) == (readable, 1, readable), s
+    assert os.read(fd, 8192) == area[start:mmap.PAGESIZE]
     os.close(fd)
 
 
@@ -386,12 +496,25 @@ def test_bad_pointers_are_efault_and_change_nothing():
     os.write(fd, b"keep")
     kernel_address = 0xffffffff81000000
     for address in (0, kernel_address, 8):
-        assert cbtest.c_call(cbtest.libc.read, fd, address, 4) == (-1, errno.EFAULT)
-        assert cbtest.c_call(cbtest.libc.write, fd, address, 4) == (-1, errno.EFAULT)
+        assert c_call(libc.read, fd, address, 4) == (-1, errno.EFAULT)
+        assert c_call(libc.write, fd, address, 4) == (-1, errno.EFAULT)
     s = stats()
     assert s["used"] == 4 and s["reads"] == 0 and s["writes"] == 1, s
     assert os.read(fd, 10) == b"keep"
     os.close(fd)
+
+
+def test_null_buffer_faults_only_when_a_copy_is_attempted():
+    """NULL is an unmapped user address, not one the VFS refuses: on an
+    empty ring a non-blocking read of it is EAGAIN and at end of file 0,
+    while a kernel address is EFAULT even on an empty ring."""
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    w = os.open(DEV, os.O_WRONLY)
+    assert c_call(libc.read, r, None, 4) == (-1, errno.EAGAIN)
+    assert c_call(libc.read, r, 0xffffffff81000000, 4) == (-1, errno.EFAULT)
+    os.close(w)
+    assert c_call(libc.read, r, None, 4) == (0, 0)
+    os.close(r)
 
 
 # Vectored and spliced I/O
@@ -407,6 +530,78 @@ def test_writev_is_atomic_and_readv_fills_in_order():
     os.write(fd, b"x" * 4000)
     expect_errno(errno.EAGAIN, os.writev, fd, [b"1" * 50, b"2" * 50])
     os.close(fd)
+
+
+def test_reader_leaving_data_behind_wakes_the_next_reader():
+    """Two readers of 10 bytes sleep on an empty ring. One write of 20 bytes
+    wakes only the first (readers wait exclusively, as on a pipe), which
+    takes 10 and leaves 10: it must wake the second, or that one sleeps on
+    with data waiting."""
+    fd = os.open(DEV, os.O_RDWR)
+    first = Child(lambda: os.read(fd, 10))
+    first.wait_asleep(read_waits=1)
+    second = Child(lambda: os.read(fd, 10))
+    second.wait_asleep(read_waits=2)
+    os.write(fd, b"0123456789abcdefghij")
+    assert first.result() == b"0123456789"
+    assert second.result() == b"abcdefghij"
+    os.close(fd)
+
+
+def test_splice_out_of_an_empty_device_waits_or_is_eagain():
+    """splice(2) from the device reads it as read(2) does: on an empty ring
+    it waits, even with SPLICE_F_NONBLOCK, which is about the pipe only (the
+    kernel's copy_splice_read() makes a blocking read), and fails with
+    EAGAIN when the device's file is O_NONBLOCK."""
+    fd = os.open(DEV, os.O_RDWR)
+    pr, pw = os.pipe()
+    for flags in (0, os.SPLICE_F_NONBLOCK):
+        waits = stats()["read_waits"]
+        child = Child(lambda: os.splice(fd, pw, 100, flags=flags))
+        child.wait_asleep(read_waits=waits + 1)
+        os.write(fd, b"spliced")
+        assert child.result() == b"7"
+        assert os.read(pr, 100) == b"spliced"
+    nonblocking = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    expect_errno(errno.EAGAIN, os.splice, nonblocking, pw, 100)
+    for x in (nonblocking, pr, pw, fd):
+        os.close(x)
+
+
+def test_splice_out_returns_0_at_end_of_file():
+    r = os.open(DEV, os.O_RDONLY)
+    w = os.open(DEV, os.O_WRONLY)
+    os.write(w, b"last")
+    os.close(w)
+    pr, pw = os.pipe()
+    assert os.splice(r, pw, 100) == 4
+    assert os.splice(r, pw, 100) == 0, "no end of file after the last writer closed"
+    assert os.read(pr, 100) == b"last"
+    for x in (r, pr, pw):
+        os.close(x)
+
+
+def test_splice_into_a_full_device_waits_or_is_eagain():
+    """splice(2) into the device writes it as write(2) does: into a full
+    ring it waits until a reader makes room, and fails with EAGAIN, leaving
+    the pipe's data in the pipe, when the device's file is O_NONBLOCK."""
+    reload_module(buffer_size=64)
+    fd = os.open(DEV, os.O_RDWR)
+    os.write(fd, b"f" * 64)
+    pr, pw = os.pipe()
+    os.write(pw, b"more")
+    child = Child(lambda: os.splice(pr, fd, 4))
+    child.wait_asleep(write_waits=1)
+    assert os.read(fd, 100) == b"f" * 64
+    assert child.result() == b"4"
+    assert os.read(fd, 100) == b"more"
+    os.write(fd, b"f" * 64)
+    os.write(pw, b"kept")
+    nonblocking = os.open(DEV, os.O_WRONLY | os.O_NONBLOCK)
+    expect_errno(errno.EAGAIN, os.splice, pr, nonblocking, 4)
+    assert os.read(pr, 100) == b"kept"
+    for x in (nonblocking, pr, pw, fd):
+        os.close(x)
 
 
 def test_splice_and_sendfile():
@@ -458,12 +653,29 @@ def test_poll_reports_readable_writable_and_hup():
     os.close(r)
 
 
+def test_poll_reports_no_hup_before_the_first_writer():
+    """A reader opened before any writer came is not at end of file (its
+    read would wait, as a FIFO reader's does), so poll reports nothing for
+    it, nor while a writer is open; once that writer has gone, POLLHUP."""
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    p = select.poll()
+    p.register(r, select.POLLIN)
+    assert p.poll(0) == [], "POLLHUP before any writer came"
+    expect_errno(errno.EAGAIN, os.read, r, 10)
+    w = os.open(DEV, os.O_WRONLY)
+    assert p.poll(0) == [], "POLLHUP with a writer open"
+    os.close(w)
+    assert p.poll(0) == [(r, select.POLLHUP)]
+    assert os.read(r, 10) == b""
+    os.close(r)
+
+
 def test_select_wakes_on_write():
     r = os.open(DEV, os.O_RDWR | os.O_NONBLOCK)
-    child = Child(lambda: select.select([r], [], [], 10)[0])
-    assert not child.finished_within(0.3)
+    child = Child(lambda: select.select([r], [], [], cbtest.DEADLINE)[0])
+    child.wait_asleep()
     os.write(r, b"!")
-    assert child.result(10) == repr([r]).encode()
+    assert child.result() == repr([r]).encode()
     os.close(r)
 
 
@@ -510,12 +722,21 @@ def test_stats_count_operations():
 
 
 def test_stats_count_waits():
+    """A reader that sleeps once on an empty ring and a writer that sleeps
+    once on a full one count one wait each."""
+    reload_module(buffer_size=64)
     fd = os.open(DEV, os.O_RDWR)
-    child = Child(lambda: os.read(fd, 10))
-    assert not child.finished_within(0.3)
+    reader = Child(lambda: os.read(fd, 10))
+    reader.wait_asleep()
     os.write(fd, b"x")
-    child.result(10)
-    assert stats()["read_waits"] >= 1
+    assert reader.result() == b"x"
+    os.write(fd, b"f" * 64)
+    writer = Child(lambda: os.write(fd, b"y"))
+    writer.wait_asleep()
+    os.read(fd, 64)
+    assert writer.result() == b"1"
+    s = stats()
+    assert (s["read_waits"], s["write_waits"]) == (1, 1), s
     os.close(fd)
 
 
@@ -528,20 +749,27 @@ def test_fionread():
 
 
 def test_reset_discards_and_wakes_writer():
+    """RESET empties the ring, wakes the writer waiting for room, and
+    changes no counter: what it discarded is written - read - used."""
     reload_module(buffer_size=64)
     fd = os.open(DEV, os.O_RDWR)
     os.write(fd, b"q" * 64)
+    os.read(fd, 4)
+    os.write(fd, b"q" * 4)
     child = Child(lambda: os.write(fd, b"new"))
-    assert not child.finished_within(0.3), "write into a full ring returned"
-    import fcntl
+    child.wait_asleep(write_waits=1)
+    before = stats()
     fcntl.ioctl(fd, cbtest.CIRCBUF_RESET)
-    assert child.result(10) == b"3"
+    assert child.result() == b"3"
+    s = stats()
+    assert {k: s[k] - before[k] for k in ("reads", "writes", "bytes_read", "bytes_written")} == \
+        {"reads": 0, "writes": 1, "bytes_read": 0, "bytes_written": 3}, (before, s)
+    assert s["bytes_written"] - s["bytes_read"] - s["used"] == 64, s
     assert os.read(fd, 100) == b"new"
     os.close(fd)
 
 
 def test_reset_needs_write_access():
-    import fcntl
     r = os.open(DEV, os.O_RDONLY)
     expect_errno(errno.EBADF, fcntl.ioctl, r, cbtest.CIRCBUF_RESET)
     os.close(r)
@@ -553,7 +781,7 @@ def test_unknown_ioctls_are_enotty():
     for cmd in (0, 0xC103, cbtest._ioc(1, 0xC1, 0x01, 88), cbtest._ioc(2, 0xC1, 0x01, 80),
                 cbtest._ioc(2, 0xC2, 0x01, 88), cbtest._ioc(3, 0xC1, 0x01, 88),
                 cbtest._ioc(2, 0xC1, 0x09, 88), cbtest._ioc(1, 0xC1, 0x02, 0)):
-        assert cbtest.c_call(cbtest.libc.ioctl, fd, cmd, buf) == (-1, errno.ENOTTY), hex(cmd)
+        assert c_call(libc.ioctl, fd, cmd, buf) == (-1, errno.ENOTTY), hex(cmd)
     os.close(fd)
 
 
@@ -561,7 +789,7 @@ def test_ioctl_bad_pointer_is_efault():
     fd = os.open(DEV, os.O_RDWR)
     for cmd in (cbtest.CIRCBUF_GET_STATS, cbtest.FIONREAD):
         for address in (0, 0xffffffff81000000):
-            assert cbtest.c_call(cbtest.libc.ioctl, fd, cmd, address) == (-1, errno.EFAULT)
+            assert c_call(libc.ioctl, fd, cmd, address) == (-1, errno.EFAULT)
     os.close(fd)
 
 

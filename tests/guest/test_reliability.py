@@ -13,7 +13,6 @@ import mmap
 import os
 import random
 import signal
-import time
 
 import cbtest
 from cbtest import DEV, Child, Skip, c_call, expect_errno, libc, reload_module, stats
@@ -27,6 +26,7 @@ FAULT_KNOBS = os.path.exists(f"{DEBUGFS}/fail_usercopy")
 SEED = int(os.environ.get("CIRCBUF_SEED", "20261125"))
 
 SYS_FINIT_MODULE = 313  # x86_64; glibc has no wrapper
+USER_SPACE_END = 0x7ffffffff000  # x86_64's TASK_SIZE_MAX with 4-level paging
 libc.syscall.restype = ctypes.c_long
 
 
@@ -252,12 +252,27 @@ def test_hostile_buffers_and_counts():
     assert c_call(libc.write, fd, base, 4097) == (4096, 0)
     assert c_call(libc.read, fd, base, 1) == (1, 0)
     assert c_call(libc.read, fd, base, 4095) == (4095, 0)
-    # SSIZE_MAX from a small buffer: the kernel refuses the range outright.
+    # SSIZE_MAX from a small buffer: the range runs past the end of user
+    # space, so the VFS's access_ok() refuses it with EFAULT before circbuf
+    # is asked, with data waiting (read) and with room (write) alike.
     ssize_max = (1 << 63) - 1
-    assert c_call(libc.read, fd, base, ssize_max) in ((-1, errno.EFAULT), (-1, errno.EAGAIN))
-    assert c_call(libc.write, fd, base, ssize_max)[0] in (-1, 3 * mmap.PAGESIZE)
+    before = stats()
+    assert c_call(libc.write, fd, base, ssize_max) == (-1, errno.EFAULT)
+    assert c_call(libc.write, fd, base, 10) == (10, 0)
+    assert c_call(libc.read, fd, base, ssize_max) == (-1, errno.EFAULT)
     s = stats()
-    assert s["used"] == s["bytes_written"] - s["bytes_read"], s
+    assert (s["used"], s["reads"], s["writes"]) == (10, before["reads"], before["writes"] + 1), s
+    # A count beyond MAX_RW_COUNT whose range stays inside user space gets
+    # past access_ok() and reaches circbuf clamped to MAX_RW_COUNT: a write
+    # stores what fits and stops at the full ring before its copy reaches
+    # the end of the buffer; a read returns what is there. The buffer is on
+    # the heap, far below the end of user space (mappings sit near it).
+    huge = 1 << 32
+    heap = ctypes.create_string_buffer(b"h" * 4096, 4096)
+    assert ctypes.addressof(heap) + huge < USER_SPACE_END, hex(ctypes.addressof(heap))
+    assert c_call(libc.write, fd, heap, huge) == (4096 - 10, 0)
+    assert c_call(libc.read, fd, heap, huge) == (4096, 0)
+    assert heap.raw == bytes(area[:10]) + b"h" * (4096 - 10)
     os.close(fd)
     area.close()
 
@@ -336,7 +351,10 @@ def test_random_signals_lose_nothing():
             return run
 
         readers = [Child(without_gate(_signalled_reader(restart, SEED + i))) for i in range(2)]
-        time.sleep(0.2)
+        # Both readers must have opened while the gate was held, or one could
+        # open after the writers have gone and wait for a writer forever.
+        # (stats() counts its own file too, as `before` did.)
+        cbtest.wait_for(lambda: stats()["readers"] == before["readers"] + 2, "the readers to open")
         writers = [Child(without_gate(_signalled_writer(restart, SEED + 10 + i, 150, 700)))
                    for i in range(3)]
         written = sum(int(w.result(120)) for w in writers)
@@ -350,25 +368,41 @@ def test_random_signals_lose_nothing():
         print(f"  signals (SA_RESTART={restart}): {written} bytes written and read exactly")
 
 
+def _rmmod_refused():
+    res = cbtest.run("rmmod", "circbuf", check=False)
+    assert res.returncode != 0 and cbtest.module_loaded(), res
+
+
 def test_sigkill_with_device_open_then_unload():
-    children = []
-    for flags in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR):
-        def hold(flags=flags):
-            fd = os.open(DEV, flags)
-            if flags == os.O_RDONLY:
-                os.read(fd, 1)
-            else:
-                os.write(fd, b"x" * 100000)
-        children.append(Child(hold))
-    time.sleep(0.5)
-    assert cbtest.run("rmmod", "circbuf", check=False).returncode != 0
-    for child in children:
+    """Blocked tasks SIGKILLed while they hold the device: first a reader
+    asleep on an empty ring, then a writer and an O_RDWR writer asleep on a
+    full one. rmmod is refused while they live; once each is killed the open
+    counts are back, nothing it was blocked on is lost (the ring still works
+    and the books balance), and rmmod succeeds."""
+    reload_module(buffer_size=4096)
+    gate = os.open(DEV, os.O_WRONLY)  # so that the reader waits rather than seeing EOF
+    reader = Child(lambda: os.read(os.open(DEV, os.O_RDONLY), 1))
+    reader.wait_asleep(read_waits=1)
+    _rmmod_refused()
+    reader.kill()
+    # The data written afterwards all goes to the next reader.
+    late = Child(lambda: os.read(os.open(DEV, os.O_RDONLY), 100))
+    late.wait_asleep(read_waits=2)
+    os.write(gate, b"after the kill")
+    assert late.result() == b"after the kill"
+    os.close(gate)
+
+    writers = []
+    for n, flags in enumerate((os.O_WRONLY, os.O_RDWR), 1):
+        writers.append(Child(lambda flags=flags: os.write(os.open(DEV, flags), b"x" * 100000)))
+        writers[-1].wait_asleep(write_waits=n)
+    _rmmod_refused()
+    for child in writers:
         child.kill()
-    for child in children:
-        os.waitpid(child.pid, 0)
-        child.status = 0
     s = stats()
     assert s["readers"] == 1 and s["writers"] == 0, s  # the reader is stats() itself
+    assert (s["used"], s["bytes_written"], s["bytes_read"]) == (4096, 4096 + 14, 14), s
+    assert (s["reads"], s["writes"]) == (1, 2), s
     cbtest.run("rmmod", "circbuf")
 
 

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 DEVICE = "/dev/circbuf"
 QUERY_STATS = os.path.join("tools", "target", "release", "query_stats")
@@ -171,17 +170,27 @@ def test_query_stats_table_is_readable():
 
 
 def test_query_stats_watch_refreshes_until_stopped():
+    """--watch goes on printing samples of the device's current state: after
+    each of three writes a sample showing it arrives, without a restart."""
     capacity = _stats()["capacity"]
+    fd = os.open(DEVICE, os.O_RDWR | os.O_NONBLOCK)
     proc = subprocess.Popen(
         [QUERY_STATS, DEVICE, "--json", "--watch", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(1.5)
+    used = []
+    for size in (1, 2, 3):
+        os.write(fd, b"u" * size)
+        # Samples come until one shows this write.
+        while not used or used[-1] != sum(range(1, size + 1)):
+            line = proc.stdout.readline()
+            assert line, proc.communicate(timeout=10)
+            sample = json.loads(line)
+            assert sample["capacity"] == capacity, line
+            used.append(sample["used"])
     proc.terminate()
-    out, err = proc.communicate(timeout=10)
-    samples = [json.loads(line) for line in out.splitlines()]
-    assert len(samples) >= 3, (out, err)
-    assert all(s["capacity"] == capacity for s in samples), out
+    proc.communicate(timeout=10)
+    os.close(fd)
 
 
 def test_query_stats_reports_a_missing_device():
