@@ -13,9 +13,9 @@
 
 use circbuf::testing::Rng;
 
+use crate::model::PIPE_BUF;
 use crate::model::{Model, Plan};
 use crate::op::{Access, Buffer, Op, Positioned, Via};
-use crate::rules::ATOMIC_WRITE_MAX;
 
 /// The ioctl type ("magic") of circbuf; unknown commands are drawn under
 /// it, so that no generic ioctl of the VFS can match them.
@@ -186,10 +186,10 @@ impl Generator {
         let len = match self.rng.range(0, 9) {
             0 => 0,
             1 | 2 => self.rng.range(1, 16),
-            3 => near(&mut self.rng, ATOMIC_WRITE_MAX),
+            3 => near(&mut self.rng, PIPE_BUF),
             4 => near(&mut self.rng, model.capacity()),
             5 | 6 => near(&mut self.rng, focus),
-            7 => near(&mut self.rng, ATOMIC_WRITE_MAX.min(model.capacity())),
+            7 => near(&mut self.rng, PIPE_BUF.min(model.capacity())),
             _ => self.rng.range(0, self.max_len),
         };
         len.min(self.max_len)

@@ -4,19 +4,36 @@
 //! file's access, flags and end-of-file watch, the reader and writer counts,
 //! and the counters of `struct circbuf_stats`.
 //!
-//! It is built on the driver's own `ringbuf.rs` and `rules.rs`, so the
-//! model decides atomicity, room, writability and end of file with the very
-//! functions the driver calls; what it adds is the sequencing of
-//! `device.rs` and the VFS checks around it, written down from
-//! `docs/semantics.md`.
+//! Every rule is restated here from `docs/semantics.md`, and the content
+//! is a plain `VecDeque`: the model shares no code with the driver, so a
+//! mistake in the driver's ring or rules cannot hide in the model too.
+
+use std::collections::VecDeque;
 
 use circbuf::Stats;
 use rustix::event::PollFlags;
 use rustix::io::Errno;
 
 use crate::op::Access;
-use crate::ringbuf::RingBuf;
-use crate::rules::{self, WriterWatch};
+
+/// Writes of at most this many bytes that fit in the capacity are atomic
+/// ("write(2)" in `docs/semantics.md`).
+pub const PIPE_BUF: usize = 4096;
+
+/// Whether a write of `len` bytes to a ring of `capacity` bytes lands whole.
+fn is_atomic(len: usize, capacity: usize) -> bool {
+    len <= PIPE_BUF && len <= capacity
+}
+
+/// What a reader remembers from its open to tell "no writer yet" (wait)
+/// from "the writers are gone" (end of file), as "read(2)" describes.
+#[derive(Clone, Copy)]
+struct EofWatch {
+    /// A writer had the device open, or data was waiting, when it opened.
+    armed: bool,
+    /// How many writer opens there had been by then.
+    writer_opens: u64,
+}
 
 /// What the model knows about one open file.
 #[derive(Clone, Copy)]
@@ -25,7 +42,7 @@ pub struct File {
     pub access: Access,
     /// Whether `O_NONBLOCK` is set now.
     pub nonblock: bool,
-    watch: WriterWatch,
+    watch: EofWatch,
 }
 
 /// What a read or a write does, before user memory is involved.
@@ -44,7 +61,8 @@ pub enum Plan {
 
 /// The device as a correct driver keeps it.
 pub struct Model {
-    ring: RingBuf<Vec<u8>>,
+    content: VecDeque<u8>,
+    capacity: usize,
     files: Vec<Option<File>>,
     readers: u64,
     writers: u64,
@@ -66,7 +84,8 @@ impl Model {
     pub fn new(baseline: Stats, slots: usize) -> Model {
         let capacity = usize::try_from(baseline.capacity).expect("capacity fits in memory");
         Model {
-            ring: RingBuf::new(vec![0; capacity]).expect("capacity is not zero"),
+            content: VecDeque::with_capacity(capacity),
+            capacity,
             files: vec![None; slots],
             readers: 0,
             writers: 0,
@@ -110,24 +129,27 @@ impl Model {
 
     /// The size of the ring.
     pub fn capacity(&self) -> usize {
-        self.ring.capacity()
+        self.capacity
     }
 
     /// The bytes waiting to be read.
     pub fn used(&self) -> usize {
-        self.ring.len()
+        self.content.len()
     }
 
     /// The bytes that can be written before the ring is full.
     pub fn free(&self) -> usize {
-        self.ring.free()
+        self.capacity - self.content.len()
     }
 
     /// Opens a file in the empty `slot`. Like the driver, the end-of-file
     /// watch is taken before the file itself is counted.
     pub fn open(&mut self, slot: usize, access: Access, nonblock: bool) {
         assert!(self.files[slot].is_none(), "slot {slot} is already open");
-        let watch = WriterWatch::new(self.writers, !self.ring.is_empty(), self.writer_opens);
+        let watch = EofWatch {
+            armed: self.writers > 0 || !self.content.is_empty(),
+            writer_opens: self.writer_opens,
+        };
         if access.can_read() {
             self.readers += 1;
         }
@@ -165,7 +187,9 @@ impl Model {
 
     /// Whether an empty ring means end of file for the reader in `slot`.
     fn at_eof(&self, file: &File) -> bool {
-        file.watch.at_eof(self.writers, self.writer_opens)
+        // No writer now, and one has had the device open since this reader
+        // opened it.
+        self.writers == 0 && (file.watch.armed || self.writer_opens != file.watch.writer_opens)
     }
 
     /// What a read of `len` bytes from `slot` does; `nowait` is
@@ -178,8 +202,8 @@ impl Model {
         if len == 0 {
             return Plan::Zero;
         }
-        if !self.ring.is_empty() {
-            return Plan::Move(len.min(self.ring.len()));
+        if !self.content.is_empty() {
+            return Plan::Move(len.min(self.content.len()));
         }
         if self.at_eof(file) {
             Plan::Zero
@@ -202,7 +226,7 @@ impl Model {
         if len == 0 {
             return Plan::Zero;
         }
-        let free = self.ring.free();
+        let free = self.free();
         if !(file.nonblock || nowait) {
             return if len <= free {
                 Plan::Move(len)
@@ -210,22 +234,23 @@ impl Model {
                 Plan::Wait
             };
         }
-        let atomic = rules::write_is_atomic(len, self.ring.capacity());
-        match rules::write_room(len, free, atomic) {
-            0 => Plan::Fail(Errno::AGAIN),
-            room => Plan::Move(room),
+        // A non-blocking atomic write completes or fails; a larger one
+        // stores what fits.
+        match (is_atomic(len, self.capacity), len.min(free)) {
+            (true, _) if len > free => Plan::Fail(Errno::AGAIN),
+            (_, 0) => Plan::Fail(Errno::AGAIN),
+            (_, room) => Plan::Move(room),
         }
     }
 
     /// Removes the `n` oldest bytes, as a read that returned `n` did, and
     /// returns them.
     pub fn take(&mut self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n);
-        let taken = self.ring.read_with(n, |chunk| {
-            out.extend_from_slice(chunk);
-            chunk.len()
-        });
-        assert_eq!(taken, n, "the model holds fewer bytes than a read returned");
+        assert!(
+            n <= self.content.len(),
+            "the model holds fewer bytes than a read returned"
+        );
+        let out: Vec<u8> = self.content.drain(..n).collect();
         if n > 0 {
             self.reads += 1;
             self.bytes_read += n as u64;
@@ -235,18 +260,11 @@ impl Model {
 
     /// Appends `data`, as a write that returned `data.len()` did.
     pub fn store(&mut self, data: &[u8]) {
-        let mut at = 0;
-        let stored = self.ring.write_with(data.len(), |chunk| {
-            let n = chunk.len();
-            chunk.copy_from_slice(&data[at..at + n]);
-            at += n;
-            n
-        });
-        assert_eq!(
-            stored,
-            data.len(),
+        assert!(
+            data.len() <= self.free(),
             "the model has less room than a write stored"
         );
+        self.content.extend(data);
         if !data.is_empty() {
             self.writes += 1;
             self.bytes_written += data.len() as u64;
@@ -258,14 +276,16 @@ impl Model {
         let file = self.open_file(slot);
         let mut mask = PollFlags::empty();
         if file.access.can_read() {
-            if !self.ring.is_empty() {
+            if !self.content.is_empty() {
                 mask |= PollFlags::IN | PollFlags::RDNORM;
             }
             if self.at_eof(file) {
                 mask |= PollFlags::HUP;
             }
         }
-        if file.access.can_write() && rules::poll_writable(self.ring.free(), self.ring.capacity()) {
+        // Writable: room for an atomic write of PIPE_BUF bytes, or of the
+        // whole ring if it is smaller ("poll" in docs/semantics.md).
+        if file.access.can_write() && self.free() >= PIPE_BUF.min(self.capacity) {
             mask |= PollFlags::OUT | PollFlags::WRNORM;
         }
         mask
@@ -277,7 +297,7 @@ impl Model {
         if !self.open_file(slot).access.can_write() {
             return Err(Errno::BADF);
         }
-        self.ring.clear();
+        self.content.clear();
         Ok(())
     }
 
@@ -286,9 +306,9 @@ impl Model {
     pub fn stats(&self) -> Stats {
         let b = &self.baseline;
         Stats {
-            capacity: self.ring.capacity() as u64,
-            used: self.ring.len() as u64,
-            available: self.ring.free() as u64,
+            capacity: self.capacity as u64,
+            used: self.content.len() as u64,
+            available: self.free() as u64,
             reads: b.reads + self.reads,
             writes: b.writes + self.writes,
             bytes_read: b.bytes_read + self.bytes_read,
