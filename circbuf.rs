@@ -12,9 +12,11 @@ mod device;
 mod fileops;
 mod ioctl;
 mod records;
-mod ringbuf;
+mod ring;
 mod rules;
+mod spsc;
 mod stats;
+mod waitqueue;
 
 use device::{Access, Circbuf};
 use fileops::{Registration, StreamFile};
@@ -28,10 +30,11 @@ use kernel::{
     prelude::*,
     seq_file::SeqFile,
     seq_print,
-    sync::{poll::PollTable, Arc},
+    sync::Arc,
 };
 use rules::{Mode, WriterWatch};
 use stats::FileCounters;
+use waitqueue::PollTable;
 
 module! {
     type: CircbufModule,

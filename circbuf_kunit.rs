@@ -8,8 +8,9 @@
 //! and more with `cargo test` in `host/`.
 
 mod records;
-mod ringbuf;
+mod ring;
 mod rules;
+mod spsc;
 
 use kernel::prelude::*;
 
@@ -32,21 +33,32 @@ impl kernel::Module for CircbufKunit {
 #[kunit_tests(circbuf_ring)]
 mod tests {
     use super::{
-        records::{start_map_words, Dropped, RecordRing},
-        ringbuf::RingBuf,
+        records::{start_map_words, Dropped, RecordRing, RecordStarts},
+        ring::{new_ring, ByteRing, Consumer, Producer},
         rules,
     };
-    use kernel::prelude::*;
+    use kernel::{prelude::*, sync::Arc};
 
-    fn ring(capacity: usize) -> RingBuf<KVVec<u8>> {
-        let storage = KVVec::from_elem(0u8, capacity, GFP_KERNEL).expect("allocation");
-        RingBuf::new(storage).expect("non-empty storage")
+    /// The two halves of a new ring, on one thread.
+    struct Ring {
+        producer: Producer,
+        consumer: Consumer,
+        shared: Arc<ByteRing>,
     }
 
-    /// Writes `data` through the ring's fill interface; returns bytes stored.
-    fn put(ring: &mut RingBuf<KVVec<u8>>, data: &[u8]) -> usize {
+    fn ring(capacity: usize) -> Ring {
+        let (producer, consumer, shared) = new_ring(capacity).expect("allocation");
+        Ring {
+            producer,
+            consumer,
+            shared,
+        }
+    }
+
+    /// Writes `data` through the producer's fill interface; returns bytes stored.
+    fn put(ring: &mut Ring, data: &[u8]) -> usize {
         let mut at = 0;
-        ring.write_with(data.len(), |chunk| {
+        ring.producer.write_with(data.len(), |chunk| {
             for (dst, src) in chunk.iter_mut().zip(data.iter().skip(at)) {
                 *dst = *src;
             }
@@ -56,10 +68,10 @@ mod tests {
     }
 
     /// Reads up to `out.len()` bytes into `out`; returns how many.
-    fn take(ring: &mut RingBuf<KVVec<u8>>, out: &mut [u8]) -> usize {
+    fn take(ring: &mut Ring, out: &mut [u8]) -> usize {
         let mut at = 0;
         let max = out.len();
-        ring.read_with(max, |chunk| {
+        ring.consumer.read_with(max, |chunk| {
             for (dst, src) in out.iter_mut().skip(at).zip(chunk) {
                 *dst = *src;
             }
@@ -82,10 +94,10 @@ mod tests {
                         *byte = (i * 7 + size) as u8;
                     }
                     assert_eq!(put(&mut r, &data[..size]), size);
-                    assert_eq!(r.free(), capacity - size);
+                    assert_eq!(r.producer.free(), capacity - size);
                     assert_eq!(take(&mut r, &mut out[..size]), size);
                     assert_eq!(out[..size], data[..size]);
-                    assert!(r.is_empty());
+                    assert!(r.consumer.is_empty());
                 }
             }
         }
@@ -107,7 +119,7 @@ mod tests {
         put(&mut r, b"abcdefgh");
         let mut first = [0u8; 3];
         assert_eq!(
-            r.read_with(8, |c| {
+            r.consumer.read_with(8, |c| {
                 first.copy_from_slice(&c[..3]);
                 3
             }),
@@ -123,12 +135,13 @@ mod tests {
     fn length_free_space_and_clear_agree() {
         let mut r = ring(10);
         assert_eq!(put(&mut r, b"abcd"), 4);
-        assert_eq!(r.len(), 4);
-        assert_eq!(r.free(), 6);
-        assert_eq!(r.capacity(), 10);
-        r.clear();
-        assert!(r.is_empty());
-        assert_eq!(r.free(), 10);
+        assert_eq!(r.consumer.len(), 4);
+        assert_eq!(r.shared.len(), 4);
+        assert_eq!(r.producer.free(), 6);
+        assert_eq!(r.shared.capacity(), 10);
+        r.consumer.discard(usize::MAX);
+        assert!(r.consumer.is_empty());
+        assert_eq!(r.producer.free(), 10);
         let mut out = [0u8; 4];
         assert_eq!(take(&mut r, &mut out), 0);
     }
@@ -146,15 +159,17 @@ mod tests {
         assert!(out[..capacity - 100].iter().all(|&b| b == 0x5a));
     }
 
-    fn record_ring(capacity: usize) -> RecordRing<KVVec<u8>, KVVec<u64>> {
-        let starts =
+    fn record_starts(capacity: usize) -> RecordStarts<KVVec<u64>> {
+        let map =
             KVVec::from_elem(0u64, start_map_words(capacity), GFP_KERNEL).expect("allocation");
-        RecordRing::new(ring(capacity), starts).expect("a clear map of the right size")
+        RecordStarts::new(map, capacity).expect("a clear map of the right size")
     }
+
+    type Records<'a> = RecordRing<'a, Arc<ByteRing>, KVVec<u64>>;
 
     /// Stores `data` as one record, first dropping the oldest records to
     /// make room, as an overwriting write does; returns what was dropped.
-    fn overwrite(r: &mut RecordRing<KVVec<u8>, KVVec<u64>>, data: &[u8]) -> Dropped {
+    fn overwrite(r: &mut Records<'_>, data: &[u8]) -> Dropped {
         let dropped = r.make_room(data.len());
         let mut at = 0;
         let stored = r.write_with(data.len(), |chunk| {
@@ -169,14 +184,17 @@ mod tests {
     #[test]
     fn overwriting_drops_whole_records_across_the_wrap() {
         // 100 bytes: the start map spans two words and records wrap.
-        let mut r = record_ring(100);
+        let mut h = ring(100);
+        let mut starts = record_starts(100);
         for (i, len) in [30usize, 30, 30].into_iter().enumerate() {
+            let mut r = RecordRing::new(&mut h.producer, &mut h.consumer, &mut starts);
             assert_eq!(
                 overwrite(&mut r, &[i as u8; 100][..len]),
                 Dropped::default()
             );
         }
         // 50 bytes need two of the 30-byte records gone, and wrap.
+        let mut r = RecordRing::new(&mut h.producer, &mut h.consumer, &mut starts);
         let dropped = overwrite(&mut r, &[7u8; 50]);
         assert_eq!(
             dropped,
@@ -185,21 +203,17 @@ mod tests {
                 records: 2
             }
         );
-        assert_eq!(r.len(), 80);
         assert_eq!(r.free(), 20);
+        assert_eq!(h.consumer.len(), 80);
         // Readers taking whole records stop at the boundary after record 2.
-        assert_eq!(r.whole_records_within(69), 30);
-        assert_eq!(r.whole_records_within(10), 10);
+        let (head, len) = (h.consumer.head_index(), h.consumer.len());
+        assert_eq!(starts.whole_records_within(head, len, 69), 30);
+        assert_eq!(starts.whole_records_within(head, len, 10), 10);
         let mut out = [0u8; 100];
-        assert_eq!(
-            r.read_with(30, |c| {
-                out[..c.len()].copy_from_slice(c);
-                c.len()
-            }),
-            30
-        );
+        assert_eq!(take(&mut h, &mut out[..30]), 30);
         assert!(out[..30].iter().all(|&b| b == 2));
         // A record longer than the ring empties it.
+        let mut r = RecordRing::new(&mut h.producer, &mut h.consumer, &mut starts);
         assert_eq!(
             r.make_room(101),
             Dropped {
@@ -207,11 +221,11 @@ mod tests {
                 records: 1
             }
         );
-        assert!(r.is_empty());
-        overwrite(&mut r, &[9u8; 60]);
-        r.clear();
-        assert!(r.is_empty());
         assert_eq!(r.free(), 100);
+        overwrite(&mut r, &[9u8; 60]);
+        h.consumer.discard(usize::MAX);
+        assert!(h.consumer.is_empty());
+        assert_eq!(h.producer.free(), 100);
     }
 
     #[test]
@@ -240,16 +254,6 @@ mod tests {
         assert_eq!(rules::write_room(10, 9, true), 0);
         assert_eq!(rules::write_room(10, 9, false), 9);
         assert!(rules::poll_writable(64, 64));
-        // A write that must wait always leaves the device below the mark at
-        // which readers wake writers.
-        for free in 0..=64 {
-            for len in 1..=129 {
-                let atomic = rules::write_is_atomic(len, 64);
-                if rules::write_room(len, free, atomic) == 0 {
-                    assert!(rules::writers_may_wait(free, 64));
-                }
-            }
-        }
         let watch = rules::WriterWatch::new(0, false, 3);
         assert!(!watch.at_eof(0, 3));
         assert!(watch.at_eof(0, 4));

@@ -40,3 +40,15 @@ pub(crate) const FIONREAD: u32 = bindings::FIONREAD;
 /// asm-generic's, which `build_checks.c` holds the 7.2 headers to.
 #[cfg(circbuf_linux_7_2)]
 pub(crate) const FIONREAD: u32 = 0x541B;
+
+/// A full memory barrier between CPUs, `smp_mb()`.
+#[cfg(not(circbuf_linux_7_2))]
+pub(crate) fn full_barrier() {
+    kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
+}
+
+/// A full memory barrier between CPUs, `smp_mb()` (7.2's takes no ordering).
+#[cfg(circbuf_linux_7_2)]
+pub(crate) fn full_barrier() {
+    kernel::sync::barrier::smp_mb();
+}

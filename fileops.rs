@@ -15,6 +15,7 @@
 //! also marked `FMODE_NOWAIT`, as pipes are, since reads and writes honour
 //! `IOCB_NOWAIT`.
 
+use crate::waitqueue::PollTable;
 use core::marker::PhantomData;
 use kernel::{
     bindings,
@@ -24,7 +25,6 @@ use kernel::{
     iov::{IovIterDest, IovIterSource},
     prelude::*,
     seq_file::SeqFile,
-    sync::poll::PollTable,
     types::{ForeignOwnable, Opaque},
 };
 
@@ -190,8 +190,12 @@ impl<T: StreamFile> Shims<T> {
         // <linux/fs.h> defines IOCB_NOWAIT through a cast bindgen cannot
         // evaluate; build_checks.c fails the build if this value is wrong.
         const IOCB_NOWAIT: c_int = 0x8;
-        // SAFETY: `kiocb` and its file are valid for the duration of the call.
-        let (f_flags, ki_flags) = unsafe { ((*(*kiocb).ki_filp).f_flags, (*kiocb).ki_flags) };
+        // SAFETY: `kiocb` is valid for the duration of the call.
+        let (filp, ki_flags) = unsafe { ((*kiocb).ki_filp, (*kiocb).ki_flags) };
+        // SAFETY: The kiocb holds its file open for the call. `fcntl(F_SETFL)`
+        // may change `f_flags` meanwhile, so it is read once, as READ_ONCE
+        // and `File::flags()` do.
+        let f_flags = unsafe { (&raw const (*filp).f_flags).read_volatile() };
         f_flags & O_NONBLOCK != 0 || ki_flags & IOCB_NOWAIT != 0
     }
 

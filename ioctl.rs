@@ -44,7 +44,7 @@ pub(crate) fn dispatch(dev: &Circbuf, can_write: bool, cmd: u32, arg: usize) -> 
                 return Err(EBADF);
             }
             let value: u32 = UserSlice::new(arg, size_of::<u32>()).reader().read()?;
-            dev.set_mode(Mode::from_uapi(value.into()).ok_or(EINVAL)?);
+            dev.set_mode(Mode::from_uapi(value.into()).ok_or(EINVAL)?)?;
         }
         FIONREAD => {
             // The capacity is limited at load so that this cannot overflow.

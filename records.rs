@@ -4,15 +4,18 @@
 //! records, which is what overwrite (telemetry) mode needs.
 //!
 //! A record is what one write stored in one piece: the whole write for an
-//! atomic write, each stored piece of a larger one. [`RecordRing`] wraps the
-//! byte ring and keeps one bit per byte position, set where a record starts.
-//! A writer that must make room drops records from the oldest end, never
-//! part of one, so a reader never sees a record whose start was dropped.
+//! atomic write, each stored piece of a larger one. [`RecordStarts`] keeps
+//! one bit per byte position, set where a record starts; it exists only
+//! once the device is in overwrite mode, and block-mode writes never touch
+//! it. [`RecordRing`] borrows both halves of the ring with the map, which
+//! is what an overwriting writer holds (both sides' locks): it drops
+//! records from the oldest end, never part of one, so a reader never sees
+//! a record whose start was dropped.
 //!
-//! Like `ringbuf.rs`, this file uses only `core` and is also compiled and
+//! Like `spsc.rs`, this file uses only `core` and is also compiled and
 //! tested on the host.
 
-use crate::ringbuf::RingBuf;
+use crate::spsc::{Consumer, Position, Producer, Ring, Share, Storage};
 use core::ops::DerefMut;
 
 /// Bits per word of the start map.
@@ -30,100 +33,65 @@ pub(crate) const fn start_map_words(capacity: usize) -> usize {
     capacity.div_ceil(WORD_BITS)
 }
 
-/// A byte ring that knows where its records start.
+/// Where the records of a ring of `capacity` bytes start.
 ///
 /// # Invariants
 ///
 /// `starts` has a bit for every position of the ring's storage; bits past
-/// the capacity are zero. The oldest readable byte always starts a record,
-/// whatever its bit says; for every other readable byte, its bit is set
-/// exactly when a record starts there. Bits of free positions mean nothing:
-/// a write clears them before it uses the positions.
-pub(crate) struct RecordRing<B, M> {
-    ring: RingBuf<B>,
+/// the capacity are zero. While the map is in use (see [`RecordRing`]), the
+/// oldest waiting byte starts a record, whatever its bit says, and for
+/// every other waiting byte, its bit is set exactly when a record starts
+/// there. Bits of free positions mean nothing: a write clears them before
+/// it uses the positions.
+pub(crate) struct RecordStarts<M> {
     starts: M,
+    capacity: usize,
 }
 
-impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
-    /// Wraps `ring`, empty, with `starts` (all zero, [`start_map_words`]
-    /// long) as its start map. Returns `None` if the map does not fit.
-    pub(crate) fn new(ring: RingBuf<B>, starts: M) -> Option<Self> {
-        if !ring.is_empty()
-            || starts.len() != start_map_words(ring.capacity())
+impl<M: DerefMut<Target = [u64]>> RecordStarts<M> {
+    /// The map of a `capacity`-byte ring in `starts`, all zero and
+    /// [`start_map_words`] long; `None` otherwise.
+    pub(crate) fn new(starts: M, capacity: usize) -> Option<Self> {
+        if capacity == 0
+            || starts.len() != start_map_words(capacity)
             || starts.iter().any(|&word| word != 0)
         {
             return None;
         }
-        Some(Self { ring, starts })
+        Some(Self { starts, capacity })
     }
 
-    /// The number of bytes the ring can hold.
-    pub(crate) fn capacity(&self) -> usize {
-        self.ring.capacity()
-    }
-
-    /// The number of bytes waiting to be read.
-    pub(crate) fn len(&self) -> usize {
-        self.ring.len()
-    }
-
-    /// Whether there is nothing to read.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ring.is_empty()
-    }
-
-    /// The number of bytes that can be written before the ring is full.
-    pub(crate) fn free(&self) -> usize {
-        self.ring.free()
-    }
-
-    /// Discards everything that was written and not yet read.
-    pub(crate) fn clear(&mut self) {
-        self.ring.clear();
-    }
-
-    /// Moves up to `max` bytes out of the ring, as [`RingBuf::read_with`].
-    /// What a short read leaves of a record is a record of its own, since
-    /// the oldest byte always starts one.
-    pub(crate) fn read_with(&mut self, max: usize, copy: impl FnMut(&[u8]) -> usize) -> usize {
-        self.ring.read_with(max, copy)
-    }
-
-    /// Moves up to `max` bytes into the ring, as [`RingBuf::write_with`];
-    /// what it stores is one record.
-    pub(crate) fn write_with(&mut self, max: usize, fill: impl FnMut(&mut [u8]) -> usize) -> usize {
-        let start = self.ring.tail();
-        let filled = self.ring.write_with(max, fill);
-        if filled > 0 {
-            self.clear_range(start, filled);
-            self.set(start);
+    /// Takes the `len` bytes waiting from storage index `head`, written while
+    /// no boundaries were kept, as records of at most `record_max` bytes:
+    /// making room then drops at most that much of them at a time.
+    pub(crate) fn adopt(&mut self, head: usize, len: usize, record_max: usize) {
+        self.clear_range(head, len);
+        let mut offset = 0;
+        while offset < len {
+            self.set(self.wrap(head + offset));
+            offset += record_max.max(1);
         }
-        filled
     }
 
-    /// Drops the oldest whole records until `needed` bytes are free (or the
-    /// ring is empty, if `needed` exceeds the capacity). Returns what was dropped.
-    pub(crate) fn make_room(&mut self, needed: usize) -> Dropped {
-        let mut dropped = Dropped::default();
-        while self.ring.free() < needed && !self.ring.is_empty() {
-            let len = self.ring.len();
-            let record = self.next_start(self.ring.head(), len - 1).unwrap_or(len);
-            self.ring.discard(record);
-            dropped.bytes += record;
-            dropped.records += 1;
-        }
-        dropped
-    }
-
-    /// How many of the oldest bytes a reader that takes whole records can
-    /// take with room for `max`: every whole record that fits, or, when not
-    /// even the oldest one fits, `max` bytes of it.
-    pub(crate) fn whole_records_within(&self, max: usize) -> usize {
-        let len = self.ring.len();
+    /// How many of the `len` bytes waiting from storage index `head` a
+    /// reader that takes whole records can take with room for `max`: every
+    /// whole record that fits, or, when not even the oldest one fits, `max`
+    /// bytes of it. Readers call it holding only their side, which is
+    /// enough: in overwrite mode every writer holds both sides.
+    pub(crate) fn whole_records_within(&self, head: usize, len: usize, max: usize) -> usize {
         if len <= max {
             return len;
         }
-        self.last_start(self.ring.head(), max).unwrap_or(max)
+        self.last_start(head, max).unwrap_or(max)
+    }
+
+    /// Folds an index below twice the capacity back into the storage.
+    fn wrap(&self, index: usize) -> usize {
+        if index >= self.capacity {
+            index - self.capacity
+        } else {
+            index
+        }
     }
 
     /// Marks `position` as the start of a record.
@@ -135,10 +103,10 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
     fn clear_range(&mut self, start: usize, len: usize) {
         let mut done = 0;
         while done < len {
-            let position = self.ring.wrap(start + done);
+            let position = self.wrap(start + done);
             let bit = position % WORD_BITS;
             let span = (WORD_BITS - bit)
-                .min(self.capacity() - position)
+                .min(self.capacity - position)
                 .min(len - done);
             self.starts[position / WORD_BITS] &= !(low_bits(span) << bit);
             done += span;
@@ -150,10 +118,10 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
     fn next_start(&self, from: usize, limit: usize) -> Option<usize> {
         let mut distance = 1;
         while distance <= limit {
-            let position = self.ring.wrap(from + distance);
+            let position = self.wrap(from + distance);
             let bit = position % WORD_BITS;
             let span = (WORD_BITS - bit)
-                .min(self.capacity() - position)
+                .min(self.capacity - position)
                 .min(limit - distance + 1);
             let bits = (self.starts[position / WORD_BITS] >> bit) & low_bits(span);
             if bits != 0 {
@@ -169,7 +137,7 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
     fn last_start(&self, from: usize, limit: usize) -> Option<usize> {
         let mut distance = limit;
         while distance >= 1 {
-            let position = self.ring.wrap(from + distance);
+            let position = self.wrap(from + distance);
             let bit = position % WORD_BITS;
             // Positions `position - span + 1 ..= position` share a word and
             // lie at distances `distance - span + 1 ..= distance`.
@@ -182,6 +150,68 @@ impl<B: DerefMut<Target = [u8]>, M: DerefMut<Target = [u64]>> RecordRing<B, M> {
             distance -= span;
         }
         None
+    }
+}
+
+/// Both halves of a ring and its record map, borrowed together by whoever
+/// holds both sides: the operations of overwrite mode.
+pub(crate) struct RecordRing<'a, R, M> {
+    producer: &'a mut Producer<R>,
+    consumer: &'a mut Consumer<R>,
+    starts: &'a mut RecordStarts<M>,
+}
+
+impl<'a, R, S, P, M> RecordRing<'a, R, M>
+where
+    R: Share<Target = Ring<S, P>>,
+    S: Storage,
+    P: Position,
+    M: DerefMut<Target = [u64]>,
+{
+    /// The record view of the ring the halves share, whose boundaries
+    /// `starts` keeps.
+    pub(crate) fn new(
+        producer: &'a mut Producer<R>,
+        consumer: &'a mut Consumer<R>,
+        starts: &'a mut RecordStarts<M>,
+    ) -> Self {
+        Self {
+            producer,
+            consumer,
+            starts,
+        }
+    }
+
+    /// The number of bytes that can be written before the ring is full.
+    pub(crate) fn free(&self) -> usize {
+        self.producer.free()
+    }
+
+    /// Moves up to `max` bytes into the ring, as [`Producer::write_with`];
+    /// what it stores is one record.
+    pub(crate) fn write_with(&mut self, max: usize, fill: impl FnMut(&mut [u8]) -> usize) -> usize {
+        let start = self.producer.tail_index();
+        let filled = self.producer.write_with(max, fill);
+        if filled > 0 {
+            self.starts.clear_range(start, filled);
+            self.starts.set(start);
+        }
+        filled
+    }
+
+    /// Drops the oldest whole records until `needed` bytes are free (or the
+    /// ring is empty, if `needed` exceeds the capacity). Returns what was dropped.
+    pub(crate) fn make_room(&mut self, needed: usize) -> Dropped {
+        let mut dropped = Dropped::default();
+        while self.producer.free() < needed && !self.consumer.is_empty() {
+            let len = self.consumer.len();
+            let head = self.consumer.head_index();
+            let record = self.starts.next_start(head, len - 1).unwrap_or(len);
+            self.consumer.discard(record);
+            dropped.bytes += record;
+            dropped.records += 1;
+        }
+        dropped
     }
 }
 

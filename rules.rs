@@ -3,7 +3,7 @@
 //! The rules that decide what a read, a write or a poll may do, as pure
 //! functions of the device's state.
 //!
-//! Like `ringbuf.rs`, this file uses only `core`: the kernel module and the
+//! Like `spsc.rs`, this file uses only `core`: the kernel module and the
 //! host test crate compile the same rules, so the host model of the device
 //! cannot drift from the driver. Named after, and matching where a pipe has
 //! one, the predicates of `fs/pipe.c`.
@@ -77,15 +77,6 @@ pub(crate) fn poll_writable(free: usize, capacity: usize) -> bool {
 /// always goes through at once.
 pub(crate) fn poll_writable_in(mode: Mode, free: usize, capacity: usize) -> bool {
     mode == Mode::Overwrite || poll_writable(free, capacity)
-}
-
-/// Whether a writer can be asleep while `free` bytes are free: a write
-/// waits only when its room is 0, which needs less free space than an
-/// atomic write's length (at most `PIPE_BUF` and the capacity) or, for a
-/// larger write, a full ring. So no writer waits once a poller would see
-/// the device writable.
-pub(crate) fn writers_may_wait(free: usize, capacity: usize) -> bool {
-    !poll_writable(free, capacity)
 }
 
 /// What a reader learns about the writers, recorded when it opens the

@@ -10,27 +10,33 @@ use kernel::{
     sync::atomic::{Atomic, Relaxed},
 };
 
-/// Device-wide counters since the module was loaded; guarded by the device lock.
+/// What readers count, since the module was loaded; guarded by the reader lock.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct Counters {
+pub(crate) struct ReadCounters {
     pub(crate) reads: u64,
-    pub(crate) writes: u64,
     pub(crate) bytes_read: u64,
-    pub(crate) bytes_written: u64,
     pub(crate) read_waits: u64,
+}
+
+/// What writers count, since the module was loaded; guarded by the writer lock.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WriteCounters {
+    pub(crate) writes: u64,
+    pub(crate) bytes_written: u64,
     pub(crate) write_waits: u64,
     pub(crate) dropped_bytes: u64,
     pub(crate) dropped_records: u64,
 }
 
-/// A consistent snapshot of the device, taken under the device lock.
+/// A consistent snapshot of the device, taken with both sides' locks held.
 pub(crate) struct Stats {
     pub(crate) capacity: usize,
     pub(crate) mode: Mode,
     pub(crate) used: usize,
     pub(crate) readers: u64,
     pub(crate) writers: u64,
-    pub(crate) counters: Counters,
+    pub(crate) read: ReadCounters,
+    pub(crate) write: WriteCounters,
 }
 
 /// `struct circbuf_stats` from `include/uapi/linux/circbuf.h`: fourteen
@@ -41,22 +47,22 @@ pub(crate) type UapiStats = [u64; 14];
 impl Stats {
     /// The statistics as user space sees them, in `struct circbuf_stats` order.
     pub(crate) fn to_uapi(&self) -> UapiStats {
-        let c = &self.counters;
+        let (r, w) = (&self.read, &self.write);
         [
             self.capacity as u64,
             self.used as u64,
             (self.capacity - self.used) as u64,
-            c.reads,
-            c.writes,
-            c.bytes_read,
-            c.bytes_written,
+            r.reads,
+            w.writes,
+            r.bytes_read,
+            w.bytes_written,
             self.readers,
             self.writers,
-            c.read_waits,
-            c.write_waits,
+            r.read_waits,
+            w.write_waits,
             self.mode.to_uapi(),
-            c.dropped_bytes,
-            c.dropped_records,
+            w.dropped_bytes,
+            w.dropped_records,
         ]
     }
 }
@@ -91,8 +97,8 @@ impl fmt::Display for Stats {
 
 /// What one open file has done; shown in `/proc/PID/fdinfo/FD`.
 ///
-/// Atomics rather than fields under the device lock, because fdinfo is read
-/// from other processes and must not contend with I/O for the lock.
+/// Atomics rather than fields under a side's lock, because fdinfo is read
+/// from other processes and must not contend with I/O for the locks.
 pub(crate) struct FileCounters {
     reads: Atomic<u64>,
     writes: Atomic<u64>,

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The driver's kernel-independent modules, built for the host from the very
-//! files the kernel module compiles, so they can be tested with `cargo test`.
-//! Their items are `pub(crate)` as the kernel build wants, so the tests live
-//! inside this crate.
+//! files the kernel module compiles, so they can be tested with `cargo test`,
+//! Miri and loom. Their items are `pub(crate)` as the kernel build wants, so
+//! the tests live inside this crate.
 
-// Only the tests use the modules; a plain build would call them dead.
-#![cfg_attr(not(test), allow(dead_code))]
+// Only the tests use the modules; a plain build would call them dead, and
+// the loom build uses only the ring.
+#![cfg_attr(any(not(test), loom), allow(dead_code))]
 
-#[path = "../../ringbuf.rs"]
-mod ringbuf;
+#[path = "../../spsc.rs"]
+mod spsc;
 
 #[path = "../../records.rs"]
 mod records;
@@ -17,11 +18,19 @@ mod records;
 #[path = "../../rules.rs"]
 mod rules;
 
+// loom's models use only its `Vec` storage.
 #[cfg(test)]
-mod ringbuf_tests;
+#[cfg_attr(loom, allow(dead_code))]
+mod std_ring;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
+mod spsc_tests;
+
+#[cfg(all(test, not(loom)))]
 mod records_tests;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod rules_tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

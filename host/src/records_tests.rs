@@ -5,16 +5,50 @@
 //! writes that drop the oldest records, reads of whole records or of any
 //! length, and copies that stop short.
 
-use crate::records::{start_map_words, Dropped, RecordRing};
-use crate::ringbuf::RingBuf;
+use crate::records::{start_map_words, Dropped, RecordRing, RecordStarts};
+use crate::std_ring::{halves, Consumer, Producer};
 use proptest::prelude::*;
-use std::collections::VecDeque;
+use std::{collections::VecDeque, sync::Arc};
 
-type Ring = RecordRing<Vec<u8>, Vec<u64>>;
+type Ring<'a> = RecordRing<'a, Arc<crate::std_ring::Ring>, Vec<u64>>;
 
-fn ring(capacity: usize) -> Ring {
-    let storage = RingBuf::new(vec![0u8; capacity]).unwrap();
-    RecordRing::new(storage, vec![0u64; start_map_words(capacity)]).unwrap()
+/// What an overwriting writer holds: both halves and the record map.
+struct Sides {
+    producer: Producer,
+    consumer: Consumer,
+    starts: RecordStarts<Vec<u64>>,
+}
+
+impl Sides {
+    fn new(capacity: usize) -> Self {
+        let (producer, consumer) = halves(capacity);
+        let starts = RecordStarts::new(vec![0u64; start_map_words(capacity)], capacity).unwrap();
+        Self {
+            producer,
+            consumer,
+            starts,
+        }
+    }
+
+    fn ring(&mut self) -> Ring<'_> {
+        RecordRing::new(&mut self.producer, &mut self.consumer, &mut self.starts)
+    }
+
+    /// What a reader with room for `max` may take in overwrite mode.
+    fn whole_records_within(&self, max: usize) -> usize {
+        let (head, len) = (self.consumer.head_index(), self.consumer.len());
+        self.starts.whole_records_within(head, len, max)
+    }
+
+    /// Reads all that is waiting.
+    fn drain(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.consumer.read_with(usize::MAX, |c| {
+            out.extend_from_slice(c);
+            c.len()
+        });
+        out
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -102,7 +136,7 @@ fn bytes(next: &mut u8, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn store(ring: &mut Ring, data: &[u8], accept: usize) -> usize {
+fn store(ring: &mut Ring<'_>, data: &[u8], accept: usize) -> usize {
     let mut offered = 0;
     let mut budget = accept;
     ring.write_with(data.len(), |chunk| {
@@ -115,7 +149,7 @@ fn store(ring: &mut Ring, data: &[u8], accept: usize) -> usize {
 }
 
 fn check_against_model(capacity: usize, ops: &[Op]) {
-    let mut ring = ring(capacity);
+    let mut sides = Sides::new(capacity);
     let mut model = Model {
         capacity,
         records: VecDeque::new(),
@@ -125,7 +159,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
         match *op {
             Op::Write { len, accept } => {
                 let data = bytes(&mut next, len);
-                let stored = store(&mut ring, &data, accept);
+                let stored = store(&mut sides.ring(), &data, accept);
                 assert_eq!(stored, len.min(capacity - model.len()).min(accept));
                 if stored > 0 {
                     model.records.push_back(data[..stored].to_vec());
@@ -133,6 +167,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
             }
             Op::Overwrite { len } => {
                 let data = bytes(&mut next, len);
+                let mut ring = sides.ring();
                 let dropped = ring.make_room(len);
                 let mut expected = Dropped::default();
                 while model.capacity - model.len() < len {
@@ -146,7 +181,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
             }
             Op::Read { len, accept, whole } => {
                 let max = if whole {
-                    let max = ring.whole_records_within(len);
+                    let max = sides.whole_records_within(len);
                     assert_eq!(max, model.whole_within(len), "whole records within {len}");
                     max
                 } else {
@@ -154,7 +189,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
                 };
                 let mut got = Vec::new();
                 let mut budget = accept;
-                let taken = ring.read_with(max, |chunk| {
+                let taken = sides.consumer.read_with(max, |chunk| {
                     let n = chunk.len().min(budget);
                     got.extend_from_slice(&chunk[..n]);
                     budget -= n;
@@ -165,16 +200,16 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
                 assert_eq!(got, expected, "bytes out of order or lost");
             }
             Op::Clear => {
-                ring.clear();
+                sides.consumer.discard(usize::MAX);
                 model.records.clear();
             }
         }
-        assert_eq!(ring.len(), model.len());
-        assert_eq!(ring.free(), capacity - model.len());
-        assert_eq!(ring.is_empty(), model.records.is_empty());
+        assert_eq!(sides.consumer.len(), model.len());
+        assert_eq!(sides.ring().free(), capacity - model.len());
+        assert_eq!(sides.consumer.is_empty(), model.records.is_empty());
         // Every boundary agrees, not only the ones the ops happened to probe.
         for max in 0..=capacity {
-            assert_eq!(ring.whole_records_within(max), model.whole_within(max));
+            assert_eq!(sides.whole_records_within(max), model.whole_within(max));
         }
     }
 }
@@ -193,10 +228,40 @@ proptest! {
 
 #[test]
 fn map_must_fit_and_be_clear() {
-    let storage = || RingBuf::new(vec![0u8; 65]).unwrap();
-    assert!(RecordRing::new(storage(), vec![0u64; 1]).is_none());
-    assert!(RecordRing::new(storage(), vec![0u64, 1]).is_none());
-    assert!(RecordRing::new(storage(), vec![0u64; 2]).is_some());
+    assert!(RecordStarts::new(vec![0u64; 1], 65).is_none());
+    assert!(RecordStarts::new(vec![0u64, 1], 65).is_none());
+    assert!(RecordStarts::new(vec![0u64; 2], 65).is_some());
+    assert!(RecordStarts::new(Vec::new(), 0).is_none());
+}
+
+/// Data written before the map existed (block mode) becomes records of at
+/// most `record_max` bytes, wherever the ring's head is: making room drops
+/// exactly one such record at a time.
+#[test]
+fn adopted_data_drops_in_records_of_at_most_record_max() {
+    for capacity in [5, 64, 65, 130] {
+        for offset in 0..capacity {
+            for record_max in 1..=capacity {
+                let mut sides = Sides::new(capacity);
+                sides.producer.write_with(offset, |c| c.len());
+                sides.consumer.discard(offset);
+                let waiting = capacity - 1;
+                sides.producer.write_with(waiting, |c| c.len());
+                let head = sides.consumer.head_index();
+                sides.starts.adopt(head, waiting, record_max);
+                let first = sides.ring().make_room(2);
+                assert_eq!(
+                    first,
+                    Dropped {
+                        bytes: record_max.min(waiting),
+                        records: 1
+                    }
+                );
+                let left = waiting - first.bytes;
+                assert_eq!(sides.whole_records_within(record_max), left.min(record_max));
+            }
+        }
+    }
 }
 
 /// One-byte records across word boundaries and the wrap: the oldest
@@ -204,7 +269,8 @@ fn map_must_fit_and_be_clear() {
 #[test]
 fn tiny_records_drop_one_by_one() {
     let capacity = 130;
-    let mut ring = ring(capacity);
+    let mut sides = Sides::new(capacity);
+    let mut ring = sides.ring();
     for i in 0..capacity {
         assert_eq!(ring.make_room(1), Dropped::default());
         assert_eq!(store(&mut ring, &[i as u8], 1), 1);
@@ -220,11 +286,7 @@ fn tiny_records_drop_one_by_one() {
         );
         assert_eq!(store(&mut ring, &[(capacity + i) as u8], 1), 1);
     }
-    let mut out = Vec::new();
-    ring.read_with(capacity, |c| {
-        out.extend_from_slice(c);
-        c.len()
-    });
+    let out = sides.drain();
     let expected: Vec<u8> = (500..500 + capacity).map(|i| i as u8).collect();
     assert_eq!(out, expected);
 }

@@ -3,8 +3,8 @@
 //! The read, write and poll rules, checked on their edges.
 
 use crate::rules::{
-    overwrite_record_max, poll_writable, poll_writable_in, write_is_atomic, write_room,
-    writers_may_wait, Mode, WriterWatch, ATOMIC_WRITE_MAX,
+    overwrite_record_max, poll_writable, poll_writable_in, write_is_atomic, write_room, Mode,
+    WriterWatch, ATOMIC_WRITE_MAX,
 };
 
 #[test]
@@ -47,27 +47,6 @@ fn reader_opened_with_a_writer_or_data_sees_eof_after_it() {
     assert!(WriterWatch::new(1, false, 1).at_eof(0, 1));
     assert!(WriterWatch::new(0, true, 1).at_eof(0, 1));
     assert!(!WriterWatch::new(1, false, 1).at_eof(1, 1));
-}
-
-/// The wake-up shortcut is sound: whenever some write would have to wait
-/// (its room is 0), `writers_may_wait` holds, so a reader freeing room from
-/// there wakes it. Checked for every capacity up to 2 * PIPE_BUF + 3, every
-/// free amount and every write length up to twice the capacity.
-#[test]
-fn a_waiting_writer_is_always_woken() {
-    for capacity in (1..=64).chain([4095, 4096, 4097, 8195]) {
-        for free in 0..=capacity {
-            for len in 1..=2 * capacity + 1 {
-                let atomic = write_is_atomic(len, capacity);
-                if write_room(len, free, atomic) == 0 {
-                    assert!(
-                        writers_may_wait(free, capacity),
-                        "capacity {capacity}, free {free}, write of {len} waits unseen"
-                    );
-                }
-            }
-        }
-    }
 }
 
 #[test]

@@ -1,26 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The ring against a `VecDeque` model: every operation, every size from 1
-//! to the capacity, wrap-around, full and empty, and copies that stop short
-//! the way a faulting user copy does.
+//! The two-sided ring against a `VecDeque` model: every operation, every
+//! size from 1 to the capacity, wrap-around, full and empty, and copies that
+//! stop short the way a faulting user copy does; then the two halves on two
+//! threads, which Miri checks for data races (`host/check-miri-loom`).
 
-use crate::ringbuf::RingBuf;
+use crate::spsc::OwnedBytes;
+use crate::std_ring::{halves, shared_ring, Consumer, Producer, Ring};
 use proptest::prelude::*;
-use std::collections::VecDeque;
+use std::{collections::VecDeque, thread};
 
 /// One step of a random workload.
 #[derive(Clone, Debug)]
 enum Op {
     /// Write `len` bytes, of which the copy accepts at most `accept`.
-    Write {
-        len: usize,
-        accept: usize,
-    },
+    Write { len: usize, accept: usize },
     /// Read up to `len` bytes, of which the copy takes at most `accept`.
-    Read {
-        len: usize,
-        accept: usize,
-    },
+    Read { len: usize, accept: usize },
+    /// The consumer drops everything waiting, as `RESET` does.
     Clear,
 }
 
@@ -35,7 +32,7 @@ fn op(capacity: usize) -> impl Strategy<Value = Op> {
 
 /// Applies `ops` to a ring and to the model and checks they agree after each.
 fn check_against_model(capacity: usize, ops: &[Op]) {
-    let mut ring = RingBuf::new(vec![0u8; capacity]).unwrap();
+    let (mut producer, mut consumer, ring) = shared_ring(capacity);
     let mut model = VecDeque::new();
     let mut next_byte = 0u8;
     for op in ops {
@@ -49,7 +46,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
                     .collect();
                 let mut offered = 0;
                 let mut budget = accept;
-                let stored = ring.write_with(len, |chunk| {
+                let stored = producer.write_with(len, |chunk| {
                     let n = chunk.len().min(budget);
                     chunk[..n].copy_from_slice(&data[offered..offered + n]);
                     offered += n;
@@ -63,7 +60,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
             Op::Read { len, accept } => {
                 let mut got = Vec::new();
                 let mut budget = accept;
-                let taken = ring.read_with(len, |chunk| {
+                let taken = consumer.read_with(len, |chunk| {
                     assert!(!chunk.is_empty(), "read_with offered an empty chunk");
                     let n = chunk.len().min(budget);
                     got.extend_from_slice(&chunk[..n]);
@@ -75,12 +72,14 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
                 assert_eq!(got, expected, "bytes out of order or lost");
             }
             Op::Clear => {
-                ring.clear();
+                consumer.discard(usize::MAX);
                 model.clear();
             }
         }
+        assert_eq!(consumer.len(), model.len());
         assert_eq!(ring.len(), model.len());
-        assert_eq!(ring.free(), capacity - model.len());
+        assert_eq!(producer.free(), capacity - model.len());
+        assert_eq!(consumer.is_empty(), model.is_empty());
         assert_eq!(ring.is_empty(), model.is_empty());
         assert_eq!(ring.capacity(), capacity);
     }
@@ -99,7 +98,8 @@ proptest! {
 
 #[test]
 fn empty_storage_is_refused() {
-    assert!(RingBuf::new(Vec::<u8>::new()).is_none());
+    assert!(Ring::new(OwnedBytes::new(Vec::new())).is_none());
+    assert!(Ring::new(OwnedBytes::new(vec![0u8; 1])).is_some());
 }
 
 /// For every capacity up to 48 and every write size up to the capacity,
@@ -109,27 +109,27 @@ fn every_size_at_every_offset() {
     for capacity in 1..=48 {
         for offset in 0..capacity {
             for size in 1..=capacity {
-                let mut ring = RingBuf::new(vec![0u8; capacity]).unwrap();
+                let (mut producer, mut consumer) = halves(capacity);
                 // Move head and tail to `offset`.
-                ring.write_with(offset, |c| c.len());
-                ring.read_with(offset, |c| c.len());
+                producer.write_with(offset, |c| c.len());
+                consumer.read_with(offset, |c| c.len());
                 let data: Vec<u8> = (0..size).map(|i| i as u8 ^ 0x5a).collect();
                 let mut at = 0;
-                let stored = ring.write_with(size, |chunk| {
+                let stored = producer.write_with(size, |chunk| {
                     chunk.copy_from_slice(&data[at..at + chunk.len()]);
                     at += chunk.len();
                     chunk.len()
                 });
                 assert_eq!(stored, size);
-                assert_eq!(ring.free(), capacity - size);
+                assert_eq!(producer.free(), capacity - size);
                 let mut out = Vec::new();
-                let taken = ring.read_with(usize::MAX, |chunk| {
+                let taken = consumer.read_with(usize::MAX, |chunk| {
                     out.extend_from_slice(chunk);
                     chunk.len()
                 });
                 assert_eq!(taken, size);
                 assert_eq!(out, data, "capacity {capacity} offset {offset} size {size}");
-                assert!(ring.is_empty());
+                assert!(consumer.is_empty());
             }
         }
     }
@@ -137,32 +137,33 @@ fn every_size_at_every_offset() {
 
 #[test]
 fn full_ring_takes_nothing_more() {
-    let mut ring = RingBuf::new(vec![0u8; 8]).unwrap();
-    assert_eq!(ring.write_with(100, |c| c.len()), 8);
-    assert_eq!(ring.free(), 0);
-    assert_eq!(ring.write_with(1, |_| panic!("no room, no copy")), 0);
+    let (mut producer, consumer) = halves(8);
+    assert_eq!(producer.write_with(100, |c| c.len()), 8);
+    assert_eq!(producer.free(), 0);
+    assert_eq!(consumer.len(), 8);
+    assert_eq!(producer.write_with(1, |_| panic!("no room, no copy")), 0);
 }
 
 #[test]
 fn empty_ring_gives_nothing() {
-    let mut ring = RingBuf::new(vec![0u8; 8]).unwrap();
-    assert_eq!(ring.read_with(100, |_| panic!("nothing to copy")), 0);
+    let (_producer, mut consumer) = halves(8);
+    assert_eq!(consumer.read_with(100, |_| panic!("nothing to copy")), 0);
 }
 
 /// A copy that faults part-way leaves the untaken bytes in the ring, in order.
 #[test]
 fn short_read_keeps_the_rest() {
-    let mut ring = RingBuf::new(vec![0u8; 8]).unwrap();
+    let (mut producer, mut consumer) = halves(8);
     let data = *b"abcdefgh";
     let mut at = 0;
-    ring.write_with(8, |c| {
+    producer.write_with(8, |c| {
         c.copy_from_slice(&data[at..at + c.len()]);
         at += c.len();
         c.len()
     });
     let mut got = Vec::new();
     assert_eq!(
-        ring.read_with(8, |c| {
+        consumer.read_with(8, |c| {
             got.extend_from_slice(&c[..3]);
             3
         }),
@@ -170,9 +171,64 @@ fn short_read_keeps_the_rest() {
     );
     assert_eq!(got, b"abc");
     let mut rest = Vec::new();
-    ring.read_with(8, |c| {
+    consumer.read_with(8, |c| {
         rest.extend_from_slice(c);
         c.len()
     });
     assert_eq!(rest, b"defgh");
+}
+
+/// Under Miri, few bytes: the interpreter is slow, and what it checks (that
+/// no byte is touched by both threads without the positions ordering them)
+/// shows at any length.
+const STREAM_LEN: usize = if cfg!(miri) { 300 } else { 1 << 20 };
+
+/// Writes the numbered byte stream `0, 1, 2, ...` (mod 251, a prime, so the
+/// pattern never lines up with the capacity) in chunks of varying size.
+fn produce(mut producer: Producer) {
+    let mut sent = 0;
+    let mut size = 1;
+    while sent < STREAM_LEN {
+        let want = size.min(STREAM_LEN - sent);
+        let mut next = sent;
+        sent += producer.write_with(want, |chunk| {
+            for byte in chunk.iter_mut() {
+                *byte = (next % 251) as u8;
+                next += 1;
+            }
+            chunk.len()
+        });
+        size = size % 13 + 1;
+        thread::yield_now();
+    }
+}
+
+/// Reads the stream back and checks every byte arrives once, in order.
+fn consume(mut consumer: Consumer) {
+    let mut received = 0;
+    let mut size = 1;
+    while received < STREAM_LEN {
+        let mut next = received;
+        received += consumer.read_with(size, |chunk| {
+            for byte in chunk {
+                assert_eq!(*byte, (next % 251) as u8, "byte {next}");
+                next += 1;
+            }
+            chunk.len()
+        });
+        size = size % 7 + 1;
+        thread::yield_now();
+    }
+    assert!(consumer.is_empty());
+}
+
+/// The halves on two threads, lock-free: every byte arrives once, in order.
+#[test]
+fn halves_on_two_threads_move_a_stream_in_order() {
+    for capacity in [1, 7, 64] {
+        let (producer, consumer) = halves(capacity);
+        let writer = thread::spawn(move || produce(producer));
+        consume(consumer);
+        writer.join().unwrap();
+    }
 }

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! loom models, run by `host/check-miri-loom` with `--cfg loom`: loom runs
+//! each closure under every interleaving and every value the C11 memory
+//! model lets a load return, within its bounds.
+//!
+//! - The index protocol: the real [`spsc`] halves on two threads, with
+//!   loom's atomics as positions. Each byte also has a loom cell written
+//!   where the producer fills it and read where the consumer copies it, so
+//!   loom fails the model if a copy is not ordered after its fill by the
+//!   positions' release and acquire.
+//! - The sleep/wake protocol of `waitqueue.rs` and `device.rs`, restated
+//!   here with loom's primitives around the real halves: the waiter queues
+//!   itself, issues a full barrier (as `set_current_state()` does in
+//!   `prepare_to_wait_event()`), checks its condition, then sleeps; the
+//!   waker publishes its change, issues a full barrier, and wakes only if
+//!   it sees a waiter queued (`wq_has_sleeper()`). loom fails the model if
+//!   the waiter can sleep with its condition true and nobody to wake it.
+
+use crate::spsc::{self, OwnedBytes, Position, Share};
+use loom::{
+    cell::UnsafeCell,
+    sync::{
+        atomic::{fence, AtomicBool, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex,
+    },
+    thread,
+};
+
+impl Position for AtomicUsize {
+    fn new(value: usize) -> Self {
+        AtomicUsize::new(value)
+    }
+
+    fn load_acquire(&self) -> usize {
+        self.load(Ordering::Acquire)
+    }
+
+    fn store_release(&self, value: usize) {
+        self.store(value, Ordering::Release)
+    }
+}
+
+// SAFETY: Clones of loom's `Arc` point to one allocation, which lives while any does.
+unsafe impl<T> Share for Arc<T> {}
+
+type Ring = spsc::Ring<OwnedBytes<Vec<u8>>, AtomicUsize>;
+type Producer = spsc::Producer<Arc<Ring>>;
+type Consumer = spsc::Consumer<Arc<Ring>>;
+
+/// The halves of a ring of `capacity` bytes, and the address of its first
+/// byte, to tell which storage index a chunk starts at.
+fn halves(capacity: usize) -> (Producer, Consumer, usize) {
+    let bytes = vec![0u8; capacity];
+    let base = bytes.as_ptr() as usize;
+    let (producer, consumer) = Ring::new(OwnedBytes::new(bytes))
+        .unwrap()
+        .split(|ring| Ok::<_, ()>(Arc::new(ring)))
+        .unwrap();
+    (producer, consumer, base)
+}
+
+/// One loom cell per storage byte: the model's witness of who touched it.
+struct Witness {
+    cells: Vec<UnsafeCell<u8>>,
+    base: usize,
+}
+
+impl Witness {
+    fn new(capacity: usize, base: usize) -> Arc<Self> {
+        Arc::new(Self {
+            cells: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
+            base,
+        })
+    }
+
+    /// Records the producer filling `chunk` with `value`.
+    fn fill(&self, chunk: &mut [u8], value: u8) -> usize {
+        let start = chunk.as_ptr() as usize - self.base;
+        for (i, byte) in chunk.iter_mut().enumerate() {
+            *byte = value;
+            // SAFETY: loom checks that no other access to the cell races
+            // with this one; that is what the model tests.
+            self.cells[start + i].with_mut(|cell| unsafe { *cell = value });
+        }
+        chunk.len()
+    }
+
+    /// Records the consumer copying `chunk`, and checks it holds `value`.
+    fn copy(&self, chunk: &[u8], value: u8) -> usize {
+        let start = chunk.as_ptr() as usize - self.base;
+        for (i, byte) in chunk.iter().enumerate() {
+            assert_eq!(*byte, value);
+            // SAFETY: As in `fill`: loom checks the access.
+            self.cells[start + i].with(|cell| assert_eq!(unsafe { *cell }, value));
+        }
+        chunk.len()
+    }
+}
+
+/// Two bytes through a one-byte ring: the second write reuses the byte the
+/// consumer copied first, so the model checks both directions of the
+/// handover (fill before copy, copy before the next fill).
+#[test]
+fn index_protocol_orders_every_byte() {
+    loom::model(|| {
+        let (mut producer, mut consumer, base) = halves(1);
+        let witness = Witness::new(1, base);
+        let w = witness.clone();
+        let writer = thread::spawn(move || {
+            let mut value = 1;
+            while value <= 2 {
+                if producer.write_with(1, |chunk| w.fill(chunk, value)) == 1 {
+                    value += 1;
+                } else {
+                    thread::yield_now();
+                }
+            }
+        });
+        let mut value = 1;
+        while value <= 2 {
+            if consumer.read_with(1, |chunk| witness.copy(chunk, value)) == 1 {
+                value += 1;
+            } else {
+                thread::yield_now();
+            }
+        }
+        writer.join().unwrap();
+    });
+}
+
+/// A wait queue reduced to what the protocol needs: the list of waiters
+/// (one, here) under its lock, the unlocked emptiness check wakers make,
+/// and the sleeping task's wake-up.
+struct WaitQueue {
+    list: Mutex<Sleeper>,
+    woken: Condvar,
+    /// `!list_empty(&wq_head->head)`, written under the lock, read without.
+    active: AtomicBool,
+}
+
+#[derive(Default)]
+struct Sleeper {
+    queued: bool,
+    woken: bool,
+}
+
+impl WaitQueue {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            list: Mutex::new(Sleeper::default()),
+            woken: Condvar::new(),
+            active: AtomicBool::new(false),
+        })
+    }
+
+    /// `___wait_event()`: queue, barrier, check, sleep, until `condition`.
+    fn wait_until(&self, mut condition: impl FnMut() -> bool) {
+        loop {
+            {
+                let mut list = self.list.lock().unwrap();
+                list.queued = true;
+                list.woken = false;
+                self.active.store(true, Ordering::Relaxed);
+            }
+            // set_current_state(): smp_store_mb().
+            fence(Ordering::SeqCst);
+            if condition() {
+                break;
+            }
+            // schedule(): until a waker finds this task on the list.
+            let mut list = self.list.lock().unwrap();
+            while !list.woken {
+                list = self.woken.wait(list).unwrap();
+            }
+        }
+        // finish_wait().
+        let mut list = self.list.lock().unwrap();
+        list.queued = false;
+        self.active.store(false, Ordering::Relaxed);
+    }
+
+    /// `WaitQueue::wake_poll()`: after the caller's change, a full barrier,
+    /// then a wake-up only if someone is queued.
+    fn wake(&self) {
+        fence(Ordering::SeqCst);
+        if self.active.load(Ordering::Relaxed) {
+            let mut list = self.list.lock().unwrap();
+            if list.queued {
+                list.queued = false;
+                self.active.store(false, Ordering::Relaxed);
+                list.woken = true;
+                self.woken.notify_one();
+            }
+        }
+    }
+}
+
+/// A reader sleeping on an empty ring is woken by the write that fills it.
+#[test]
+fn reader_waiting_for_data_is_never_left_asleep() {
+    loom::model(|| {
+        let (mut producer, mut consumer, _) = halves(1);
+        let readable = WaitQueue::new();
+        let queue = readable.clone();
+        let writer = thread::spawn(move || {
+            assert_eq!(producer.write_with(1, |chunk| chunk.len()), 1);
+            queue.wake();
+        });
+        readable.wait_until(|| !consumer.is_empty());
+        assert_eq!(consumer.read_with(1, |chunk| chunk.len()), 1);
+        writer.join().unwrap();
+    });
+}
+
+/// A writer sleeping on a full ring is woken by the read that makes room.
+#[test]
+fn writer_waiting_for_room_is_never_left_asleep() {
+    loom::model(|| {
+        let (mut producer, mut consumer, _) = halves(1);
+        assert_eq!(producer.write_with(1, |chunk| chunk.len()), 1);
+        let writable = WaitQueue::new();
+        let queue = writable.clone();
+        let reader = thread::spawn(move || {
+            assert_eq!(consumer.read_with(1, |chunk| chunk.len()), 1);
+            queue.wake();
+        });
+        writable.wait_until(|| producer.free() > 0);
+        assert_eq!(producer.write_with(1, |chunk| chunk.len()), 1);
+        reader.join().unwrap();
+    });
+}

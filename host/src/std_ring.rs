@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ring on the host: std's atomics for positions, std's `Arc` for the
+//! shared pointer and a `Vec` for the bytes, as `ring.rs` supplies the
+//! kernel's.
+
+use crate::spsc::{self, OwnedBytes, Position, Share, StableBuffer};
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
+
+impl Position for AtomicUsize {
+    fn new(value: usize) -> Self {
+        AtomicUsize::new(value)
+    }
+
+    fn load_acquire(&self) -> usize {
+        self.load(Ordering::Acquire)
+    }
+
+    fn store_release(&self, value: usize) {
+        self.store(value, Ordering::Release)
+    }
+}
+
+// SAFETY: Clones of an `Arc` point to one allocation, which lives while any does.
+unsafe impl<T> Share for Arc<T> {}
+
+// SAFETY: A `Vec`'s elements live in a heap allocation that moving the
+// `Vec` does not move, and its length only changes through `&mut` methods,
+// which nothing calls once the ring owns it.
+unsafe impl StableBuffer for Vec<u8> {}
+
+pub(crate) type Ring = spsc::Ring<OwnedBytes<Vec<u8>>, AtomicUsize>;
+pub(crate) type Producer = spsc::Producer<Arc<Ring>>;
+pub(crate) type Consumer = spsc::Consumer<Arc<Ring>>;
+
+/// The two halves of a new ring of `capacity` bytes, and a pointer to the
+/// ring for the looks that need neither, as the driver keeps one.
+pub(crate) fn shared_ring(capacity: usize) -> (Producer, Consumer, Arc<Ring>) {
+    let mut shared = None;
+    let (producer, consumer) = Ring::new(OwnedBytes::new(vec![0u8; capacity]))
+        .expect("a non-empty ring")
+        .split(|ring| {
+            let ring = Arc::new(ring);
+            shared = Some(ring.clone());
+            Ok::<_, ()>(ring)
+        })
+        .unwrap();
+    (producer, consumer, shared.unwrap())
+}
+
+/// The two halves of a new ring of `capacity` bytes.
+pub(crate) fn halves(capacity: usize) -> (Producer, Consumer) {
+    let (producer, consumer, _) = shared_ring(capacity);
+    (producer, consumer)
+}
