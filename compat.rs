@@ -52,3 +52,18 @@ pub(crate) fn full_barrier() {
 pub(crate) fn full_barrier() {
     kernel::sync::barrier::smp_mb();
 }
+
+/// Waits until every RCU reader that started before has finished.
+#[cfg(not(circbuf_linux_7_2))]
+pub(crate) fn synchronize_rcu() {
+    kernel::sync::rcu::synchronize_rcu();
+}
+
+/// Waits until every RCU reader that started before has finished (7.2's
+/// Rust has no binding of its own).
+#[cfg(circbuf_linux_7_2)]
+pub(crate) fn synchronize_rcu() {
+    // SAFETY: Called from process context (the wait queue's drop), where
+    // sleeping is allowed; the function has no other requirement.
+    unsafe { bindings::synchronize_rcu() };
+}

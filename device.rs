@@ -15,8 +15,10 @@
 //! cannot lose a wake-up between a side's check and its sleep. Readers sleep
 //! on `readable` and writers on `writable`. Readers sleep exclusively, only
 //! on an empty ring: a write wakes one of them, with the scheduler's sync
-//! hint, and a reader that leaves data behind wakes the next, as does one
-//! that leaves because of a signal. Writers sleep non-exclusively, because
+//! hint, and a reader that leaves data behind wakes the next. A reader woken
+//! for data takes it even if a signal is pending ([`WaitQueue`] checks the
+//! condition first, as `___wait_event()` does), so no wake-up is lost to a
+//! reader that leaves. Writers sleep non-exclusively, because
 //! each waits for a different amount of room (an atomic write needs all of
 //! its bytes): a read that frees room wakes all of them. The last writer to
 //! close wakes every reader, since they all reach end of file at once.
@@ -225,13 +227,7 @@ impl Circbuf {
             let woken = self
                 .readable
                 .wait_interruptible_exclusive(|| !self.ring.is_empty() || self.at_eof(watch));
-            if let Err(err) = woken {
-                // This reader may have been the one woken for that data.
-                if !self.ring.is_empty() {
-                    self.readable.wake_poll(READABLE);
-                }
-                return Err(err);
-            }
+            woken?;
             guard = self.reader.lock();
         }
         let side = &mut *guard;

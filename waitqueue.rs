@@ -24,7 +24,7 @@ use kernel::{
     bindings,
     fs::File,
     prelude::*,
-    sync::{rcu::synchronize_rcu, LockClassKey},
+    sync::LockClassKey,
     types::Opaque,
 };
 
@@ -181,7 +181,7 @@ impl PinnedDrop for WaitQueue {
         // queue (epoll) are told it is going away and take themselves off.
         unsafe { bindings::__wake_up_pollfree(self.head.get()) };
         // They do so under RCU; wait until none can touch the queue.
-        synchronize_rcu();
+        crate::compat::synchronize_rcu();
     }
 }
 

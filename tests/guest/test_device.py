@@ -16,8 +16,8 @@ import subprocess
 import termios
 
 import cbtest
-from cbtest import (DEV, PIPE_BUF, Child, blocks, c_call, expect_errno, libc, reload_module,
-                    stats, wait_for, wait_for_stat, with_signal_handler)
+from cbtest import (DEV, PIPE_BUF, Child, asleep_in_syscall, blocks, c_call, expect_errno, libc,
+                    reload_module, stats, wait_for, wait_for_stat, with_signal_handler)
 
 MAX_CAPACITY = 64 << 20
 
@@ -291,6 +291,8 @@ def test_nonblocking_writes():
 def test_atomic_writes_never_interleave():
     reload_module(buffer_size=16384)
     r = os.open(DEV, os.O_RDONLY)
+    # Held open so that the reader never sees end of file between writers.
+    keep = os.open(DEV, os.O_WRONLY)
     writers = []
     for tag in b"ABCD":
         def write_records(tag=tag):
@@ -307,6 +309,7 @@ def test_atomic_writes_never_interleave():
         data += chunk
     for child in writers:
         assert child.result(30) == b"ok"
+    os.close(keep)
     os.close(r)
     for i in range(0, len(data), PIPE_BUF):
         record = data[i:i + PIPE_BUF]
@@ -404,12 +407,14 @@ def test_killed_blocked_reader_loses_nothing():
     os.close(fd)
 
 
-def test_reader_interrupted_by_a_signal_passes_its_wake_up_on():
+def test_reader_woken_for_data_takes_it_despite_a_signal():
     """Two readers sleep on an empty ring. A write wakes only the first
     (readers wait exclusively, as on a pipe), and a signal reaches it before
-    it runs again, so it leaves with EINTR. The data it was woken for is
-    still there, so it must pass the wake-up on, or the second reader sleeps
-    on with data waiting.
+    it runs again. As `___wait_event()` does, the woken reader checks for
+    data before it looks at signals, so it takes the data and the handler
+    runs afterwards: the wake-up is not wasted on a reader that leaves with
+    EINTR while the second sleeps on with data waiting. The second reader
+    stays asleep until there is data for it.
 
     The write and the signal come from a child running SCHED_FIFO on the
     one CPU the first reader may use: the first reader cannot run between
@@ -420,7 +425,8 @@ def test_reader_interrupted_by_a_signal_passes_its_wake_up_on():
     def first_read():
         os.sched_setaffinity(0, {cpu})
         buf = ctypes.create_string_buffer(16)
-        return c_call(libc.read, fd, buf, 16)
+        n, err = c_call(libc.read, fd, buf, 16)
+        return repr((buf.raw[:n] if n >= 0 else n, err)).encode()
 
     first = Child(with_signal_handler(first_read))
     first.wait_asleep(read_waits=1)
@@ -430,12 +436,14 @@ def test_reader_interrupted_by_a_signal_passes_its_wake_up_on():
     def write_then_signal():
         os.sched_setaffinity(0, {cpu})
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        os.write(fd, b"for the second")
+        os.write(fd, b"for the first")
         os.kill(first.pid, signal.SIGUSR1)
         return b"done"
 
     assert Child(write_then_signal).result() == b"done"
-    assert first.result() == repr((-1, errno.EINTR)).encode()
+    assert first.result() == repr((b"for the first", 0)).encode()
+    assert not second.finished() and asleep_in_syscall(second.pid)
+    os.write(fd, b"for the second")
     assert second.result() == b"for the second"
     os.close(fd)
 
