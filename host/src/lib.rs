@@ -18,9 +18,10 @@ mod records;
 #[path = "../../rules.rs"]
 mod rules;
 
-// loom's models use only its `Vec` storage.
+// loom's models use only its `Vec` storage and its `host_ring_impls!`.
 #[cfg(test)]
 #[cfg_attr(loom, allow(dead_code))]
+#[macro_use]
 mod std_ring;
 
 #[cfg(all(test, not(loom)))]

@@ -17,7 +17,7 @@
 //!   it sees a waiter queued (`wq_has_sleeper()`). loom fails the model if
 //!   the waiter can sleep with its condition true and nobody to wake it.
 
-use crate::spsc::{self, OwnedBytes, Position, Share};
+use crate::spsc::{self, OwnedBytes};
 use loom::{
     cell::UnsafeCell,
     sync::{
@@ -27,22 +27,7 @@ use loom::{
     thread,
 };
 
-impl Position for AtomicUsize {
-    fn new(value: usize) -> Self {
-        AtomicUsize::new(value)
-    }
-
-    fn load_acquire(&self) -> usize {
-        self.load(Ordering::Acquire)
-    }
-
-    fn store_release(&self, value: usize) {
-        self.store(value, Ordering::Release)
-    }
-}
-
-// SAFETY: Clones of loom's `Arc` point to one allocation, which lives while any does.
-unsafe impl<T> Share for Arc<T> {}
+host_ring_impls!(AtomicUsize, Arc);
 
 type Ring = spsc::Ring<OwnedBytes<Vec<u8>>, AtomicUsize>;
 type Producer = spsc::Producer<Arc<Ring>>;

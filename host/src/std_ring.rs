@@ -4,28 +4,33 @@
 //! shared pointer and a `Vec` for the bytes, as `ring.rs` supplies the
 //! kernel's.
 
-use crate::spsc::{self, OwnedBytes, Position, Share, StableBuffer};
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc,
-};
+use crate::spsc::{self, OwnedBytes, StableBuffer};
+use std::sync::{atomic::AtomicUsize, Arc};
 
-impl Position for AtomicUsize {
-    fn new(value: usize) -> Self {
-        AtomicUsize::new(value)
-    }
+/// Makes `$atomic` (an `AtomicUsize` with std's orderings: std's or loom's)
+/// the positions and `$arc` the shared pointer of a host ring.
+macro_rules! host_ring_impls {
+    ($atomic:ty, $arc:ident) => {
+        impl $crate::spsc::Position for $atomic {
+            fn new(value: usize) -> Self {
+                <$atomic>::new(value)
+            }
 
-    fn load_acquire(&self) -> usize {
-        self.load(Ordering::Acquire)
-    }
+            fn load_acquire(&self) -> usize {
+                self.load(std::sync::atomic::Ordering::Acquire)
+            }
 
-    fn store_release(&self, value: usize) {
-        self.store(value, Ordering::Release)
-    }
+            fn store_release(&self, value: usize) {
+                self.store(value, std::sync::atomic::Ordering::Release)
+            }
+        }
+
+        // SAFETY: Clones of an `Arc` point to one allocation, which lives
+        // while any does.
+        unsafe impl<T> $crate::spsc::Share for $arc<T> {}
+    };
 }
-
-// SAFETY: Clones of an `Arc` point to one allocation, which lives while any does.
-unsafe impl<T> Share for Arc<T> {}
+host_ring_impls!(AtomicUsize, Arc);
 
 // SAFETY: A `Vec`'s elements live in a heap allocation that moving the
 // `Vec` does not move, and its length only changes through `&mut` methods,

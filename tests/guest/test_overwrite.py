@@ -231,6 +231,25 @@ def test_switching_to_overwrite_releases_blocked_writers():
     os.close(r)
 
 
+def test_data_written_in_block_mode_drops_in_pipe_buf_records():
+    """Block mode keeps no record boundaries. Switched to overwrite mode,
+    what is waiting counts as records of PIPE_BUF bytes from the oldest
+    byte on, so making room for a small record drops one of them, not
+    everything that was written in block mode."""
+    reload_module(buffer_size=3 * PIPE_BUF)
+    w = os.open(DEV, os.O_WRONLY)
+    old = bytes(i % 251 for i in range(3 * PIPE_BUF))
+    assert os.write(w, old) == len(old)
+    set_mode(w, MODE_OVERWRITE)
+    assert os.write(w, b"new") == 3
+    s = stats()
+    assert (s["dropped_records"], s["dropped_bytes"]) == (1, PIPE_BUF), s
+    r = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+    assert os.read(r, 65536) == old[PIPE_BUF:] + b"new"
+    os.close(r)
+    os.close(w)
+
+
 def test_back_to_block_mode_writers_wait_again():
     reload_module(buffer_size=100, mode=1)
     w = os.open(DEV, os.O_WRONLY)
