@@ -20,13 +20,7 @@
 //! poller waiting only for `EPOLLOUT` is not woken by new data, and a task
 //! sleeping in `read()` is not woken by a poller's interest.
 
-use kernel::{
-    bindings,
-    fs::File,
-    prelude::*,
-    sync::LockClassKey,
-    types::Opaque,
-};
+use kernel::{bindings, fs::File, prelude::*, sync::LockClassKey, types::Opaque};
 
 use core::{ffi::c_void, marker::PhantomData, pin::pin};
 
