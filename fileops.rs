@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A misc device whose files are streams that can be polled: the driver's
-//! only unsafe code.
+//! A misc device whose files are streams that can be polled. Its unsafe
+//! code, with `waitqueue.rs` and the two copies in `spsc.rs`, is all the
+//! driver has.
 //!
 //! `kernel::miscdevice::MiscDevice` has no `poll`, so, as Binder does, this
 //! file builds its own `struct file_operations` and registers its own
 //! `struct miscdevice`. Each `extern "C"` shim turns the raw pointers it is
-//! given into safe types (`File`, `PollTable`, `IovIterDest`, the borrowed
+//! given into safe types (`File`, our `PollTable`, `IovIterDest`, the borrowed
 //! private data) and calls the matching method of [`StreamFile`]; the rest
 //! of the driver never sees a raw pointer.
 //!
