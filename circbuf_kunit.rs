@@ -141,6 +141,7 @@ mod tests {
         assert_eq!(r.shared.capacity(), 10);
         r.consumer.discard(usize::MAX);
         assert!(r.consumer.is_empty());
+        assert!(r.shared.is_empty());
         assert_eq!(r.producer.free(), 10);
         let mut out = [0u8; 4];
         assert_eq!(take(&mut r, &mut out), 0);
@@ -226,6 +227,33 @@ mod tests {
         h.consumer.discard(usize::MAX);
         assert!(h.consumer.is_empty());
         assert_eq!(h.producer.free(), 100);
+    }
+
+    #[test]
+    fn adopted_block_mode_data_drops_one_record_at_a_time() {
+        let mut h = ring(100);
+        let mut starts = record_starts(100);
+        // Moves the head past the start of the storage, so the records wrap.
+        assert_eq!(put(&mut h, &[0u8; 70]), 70);
+        h.consumer.discard(70);
+        assert_eq!(put(&mut h, &[1u8; 95]), 95);
+        starts.adopt(h.consumer.head_index(), h.consumer.len(), 40);
+        let mut r = RecordRing::new(&mut h.producer, &mut h.consumer, &mut starts);
+        assert_eq!(
+            r.make_room(10),
+            Dropped {
+                bytes: 40,
+                records: 1
+            }
+        );
+        assert_eq!(
+            r.make_room(50),
+            Dropped {
+                bytes: 40,
+                records: 1
+            }
+        );
+        assert_eq!(h.consumer.len(), 15);
     }
 
     #[test]
