@@ -24,7 +24,7 @@ static_assert(FIONREAD == 0x541B, "update FIONREAD in compat.rs");
 #endif
 
 /*
- * stats.rs: UapiStats is [u64; 14], filled by Stats::to_uapi() in this
+ * stats.rs: UapiStats is [u64; 16], filled by Stats::to_uapi() in this
  * field order; ioctl.rs: the command numbers, built from that size.
  */
 #define CIRCBUF_FIELD_AT(field, index)                                         \
@@ -45,9 +45,22 @@ CIRCBUF_FIELD_AT(write_waits, 10);
 CIRCBUF_FIELD_AT(mode, 11);
 CIRCBUF_FIELD_AT(dropped_bytes, 12);
 CIRCBUF_FIELD_AT(dropped_records, 13);
-static_assert(sizeof(struct circbuf_stats) == 14 * 8, "update UapiStats in stats.rs");
+CIRCBUF_FIELD_AT(source, 14);
+CIRCBUF_FIELD_AT(rate_hz, 15);
+static_assert(sizeof(struct circbuf_stats) == 16 * 8, "update UapiStats in stats.rs");
 
-static_assert(CIRCBUF_GET_STATS == _IOR(0xC1, 0x01, __u64[14]), "update ioctl.rs");
+static_assert(CIRCBUF_GET_STATS == _IOR(0xC1, 0x01, __u64[16]), "update ioctl.rs");
+static_assert(CIRCBUF_SET_SOURCE == _IOW(0xC1, 0x04, __u32[2]), "update ioctl.rs");
+/* rules.rs: Source and the rate range */
+static_assert(CIRCBUF_SOURCE_NONE == 0 && CIRCBUF_SOURCE_THERMAL == 1, "update rules.rs");
+static_assert(CIRCBUF_RATE_MIN == 1 && CIRCBUF_RATE_MAX == 10000, "update rules.rs");
+/* sensor.rs: encode() and sample_ring.rs: SAMPLE_BYTES */
+static_assert(offsetof(struct circbuf_sample, timestamp_ns) == 0 &&
+	      offsetof(struct circbuf_sample, seq) == 8 &&
+	      offsetof(struct circbuf_sample, value) == 16 &&
+	      offsetof(struct circbuf_sample, flags) == 20 &&
+	      sizeof(struct circbuf_sample) == 24, "update sensor.rs and sample_ring.rs");
+static_assert(CIRCBUF_SAMPLE_FIRST == 1, "update sensor.rs");
 static_assert(CIRCBUF_RESET == _IO(0xC1, 0x02), "update ioctl.rs");
 static_assert(CIRCBUF_SET_MODE == _IOW(0xC1, 0x03, __u32), "update ioctl.rs");
 /* rules.rs: Mode::to_uapi() and Mode::from_uapi() */

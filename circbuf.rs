@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! circbuf: a bounded, pipe-like byte ring in kernel memory at `/dev/circbuf`.
+//! circbuf: a bounded, pipe-like byte ring in kernel memory at `/dev/circbuf`,
+//! and a ring of samples a timer in the kernel records at
+//! `/dev/circbuf_telemetry`.
 //!
-//! This crate root owns the module: its `buffer_size` and `mode` parameters
-//! and their validation, the device registration and debugfs statistics, and the file
-//! operations of an open file, which hand over to [`device::Circbuf`].
+//! This crate root owns the module: its parameters and their validation,
+//! the two device registrations and the debugfs statistics, and the file
+//! operations of an open file of `/dev/circbuf`, which hand over to
+//! [`device::Circbuf`]; `telemetry.rs` has those of the telemetry device.
 //! The semantics are described in `docs/semantics.md`.
 
 mod compat;
@@ -14,12 +17,16 @@ mod ioctl;
 mod records;
 mod ring;
 mod rules;
+mod sample_ring;
+mod sensor;
 mod spsc;
 mod stats;
+mod telemetry;
 mod waitqueue;
 
 use device::{Access, Circbuf};
 use fileops::{Registration, StreamFile};
+use ioctl::Controls;
 use kernel::{
     debugfs, fmt,
     fs::{
@@ -32,8 +39,9 @@ use kernel::{
     seq_print,
     sync::Arc,
 };
-use rules::{Mode, WriterWatch};
+use rules::{Mode, Source, WriterWatch};
 use stats::FileCounters;
+use telemetry::{Telemetry, TelemetryFile};
 use waitqueue::PollTable;
 
 module! {
@@ -50,6 +58,22 @@ module! {
         mode: u32 {
             default: 0,
             description: "What writes do when the ring is full: 0 wait (default), 1 overwrite the oldest records",
+        },
+        telemetry_samples: u32 {
+            default: 1024,
+            description: "Capacity of the telemetry ring in samples, 1 to 1048576",
+        },
+        telemetry_rate: u32 {
+            default: 1000,
+            description: "Sample rate of the telemetry source in Hz, 1 to 10000",
+        },
+        telemetry_seed: u64 {
+            default: 1,
+            description: "Seed of the simulated sensor's random walk",
+        },
+        telemetry_source: u32 {
+            default: 0,
+            description: "Telemetry source running at load: 0 none (default), 1 thermal",
         },
     },
 }
@@ -79,8 +103,41 @@ fn mode_from_parameter() -> Result<Mode> {
     })
 }
 
+/// The largest `telemetry_samples` accepted: 24 MiB of samples.
+const MAX_TELEMETRY_SAMPLES: u32 = 1 << 20;
+
+/// Reads and checks the telemetry parameters: the capacity in samples, the
+/// rate, and the source to start at load.
+fn telemetry_from_parameters() -> Result<(usize, u32, Source)> {
+    let samples = compat::parameter(&module_parameters::telemetry_samples);
+    if samples == 0 || samples > MAX_TELEMETRY_SAMPLES {
+        pr_err!("telemetry_samples={samples} is out of range: it must be 1 to {MAX_TELEMETRY_SAMPLES}\n");
+        return Err(EINVAL);
+    }
+    let rate = compat::parameter(&module_parameters::telemetry_rate);
+    if !rules::rate_is_valid(rate.into()) {
+        pr_err!(
+            "telemetry_rate={rate} is out of range: it must be {} to {} Hz\n",
+            rules::RATE_MIN,
+            rules::RATE_MAX
+        );
+        return Err(EINVAL);
+    }
+    let requested = compat::parameter(&module_parameters::telemetry_source);
+    let source = Source::from_uapi(requested.into()).ok_or_else(|| {
+        pr_err!(
+            "telemetry_source={requested} is not a source: it must be 0 (none) or 1 (thermal)\n"
+        );
+        EINVAL
+    })?;
+    // MAX_TELEMETRY_SAMPLES fits in usize on every architecture Rust supports.
+    Ok((samples as usize, rate, source))
+}
+
 struct CircbufModule {
-    // Fields drop in this order: no new opens, then no statistics file.
+    // Fields drop in this order: no new opens, and no timer running once
+    // the telemetry device goes; then no statistics file.
+    _telemetry: Pin<KBox<Registration<TelemetryFile>>>,
     _registration: Pin<KBox<Registration<OpenFile>>>,
     _stats_file: Pin<KBox<debugfs::File<Arc<Circbuf>>>>,
     _debugfs_dir: debugfs::Dir,
@@ -90,6 +147,8 @@ impl kernel::Module for CircbufModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let capacity = capacity_from_parameter()?;
         let mode = mode_from_parameter()?;
+        let (samples, rate, source) = telemetry_from_parameters()?;
+        let seed = compat::parameter(&module_parameters::telemetry_seed);
         let device = Circbuf::new(capacity, mode)
             .and_then(|init| Arc::pin_init(init, GFP_KERNEL))
             .inspect_err(|_| pr_err!("cannot allocate a ring of buffer_size={capacity} bytes\n"))?;
@@ -101,10 +160,23 @@ impl kernel::Module for CircbufModule {
             }),
             GFP_KERNEL,
         )?;
+        let telemetry = Telemetry::new(samples, seed, rate)
+            .and_then(|init| Arc::pin_init(init, GFP_KERNEL))
+            .inspect_err(|_| pr_err!("cannot allocate a telemetry ring of {samples} samples\n"))?;
+        if source == Source::Thermal {
+            telemetry.start(rate)?;
+        }
         let registration = KBox::pin_init(Registration::register(c"circbuf", device), GFP_KERNEL)?;
+        let telemetry = KBox::pin_init(
+            Registration::register(c"circbuf_telemetry", telemetry),
+            GFP_KERNEL,
+        )?;
 
-        pr_info!("/dev/circbuf ready, {capacity} bytes\n");
+        pr_info!(
+            "/dev/circbuf ready, {capacity} bytes; /dev/circbuf_telemetry, {samples} samples\n"
+        );
         Ok(Self {
+            _telemetry: telemetry,
             _registration: registration,
             _stats_file: stats_file,
             _debugfs_dir: debugfs_dir,
@@ -121,7 +193,7 @@ struct OpenFile {
 }
 
 /// What the file's open mode allows, from its `O_ACCMODE` bits.
-fn access_of(file: &File) -> Access {
+pub(crate) fn access_of(file: &File) -> Access {
     let mode = file.flags() & O_ACCMODE;
     Access {
         read: mode == O_RDONLY || mode == O_RDWR,
@@ -174,10 +246,18 @@ impl StreamFile for OpenFile {
     }
 
     fn ioctl(this: &Self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        ioctl::dispatch(&this.device, this.access.write, cmd, arg)
+        ioctl::dispatch(&*this.device, this.access.write, cmd, arg)
     }
 
     fn show_fdinfo(this: &Self, m: &SeqFile) {
         seq_print!(m, "{}", this.counters);
+    }
+
+    fn show_attribute(
+        device: &Arc<Circbuf>,
+        name: &[u8],
+        out: &mut dyn core::fmt::Write,
+    ) -> core::fmt::Result {
+        device.stats().show_attribute(name, out)
     }
 }

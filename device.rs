@@ -33,9 +33,10 @@
 //! The record map exists only once the device has been in overwrite mode.
 
 use crate::{
+    ioctl::Controls,
     records::{start_map_words, RecordRing, RecordStarts},
     ring::{new_ring, ByteRing, Consumer, Producer},
-    rules::{self, Mode, WriterWatch},
+    rules::{self, Mode, Source, WriterWatch},
     stats::{ReadCounters, Stats, WriteCounters},
     waitqueue::{PollTable, WaitQueue},
 };
@@ -424,9 +425,11 @@ impl Circbuf {
         }
         mask
     }
+}
 
+impl Controls for Circbuf {
     /// Discards the content of the ring and wakes the writers waiting for room.
-    pub(crate) fn reset(&self) {
+    fn reset(&self) {
         self.reader.lock().consumer.discard(usize::MAX);
         self.writable.wake_poll(WRITABLE);
     }
@@ -434,7 +437,7 @@ impl Circbuf {
     /// Switches what writes do when the ring is full; writers waiting for
     /// room go on at once in overwrite mode. Entering overwrite mode for the
     /// first time allocates the record map, which may fail with `ENOMEM`.
-    pub(crate) fn set_mode(&self, mode: Mode) -> Result {
+    fn set_mode(&self, mode: Mode) -> Result {
         let capacity = self.ring.capacity();
         let needs_buffers = mode == Mode::Overwrite && self.reader.lock().starts.is_none();
         // Allocated without the locks held; a failure changes nothing.
@@ -476,12 +479,12 @@ impl Circbuf {
     }
 
     /// The number of bytes waiting to be read.
-    pub(crate) fn used(&self) -> usize {
+    fn used(&self) -> usize {
         self.ring.len()
     }
 
     /// A consistent snapshot of the statistics.
-    pub(crate) fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         let reader = self.reader.lock();
         let writer = self.writer.lock();
         Stats {
@@ -492,6 +495,16 @@ impl Circbuf {
             writers: self.writers.load(Relaxed),
             read: reader.counters,
             write: writer.counters,
+            source: Source::None,
+            rate_hz: 0,
+        }
+    }
+
+    /// `/dev/circbuf` has no kernel source: its writers produce.
+    fn set_source(&self, source: Source, _rate_hz: u32) -> Result {
+        match source {
+            Source::None => Ok(()),
+            Source::Thermal => Err(ENOTTY),
         }
     }
 }

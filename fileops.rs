@@ -11,17 +11,20 @@
 //! private data) and calls the matching method of [`StreamFile`]; the rest
 //! of the driver never sees a raw pointer.
 //!
+//! Each device also gets read-only sysfs attributes, the ones named in
+//! [`ATTRIBUTE_NAMES`], which [`StreamFile::show_attribute`] fills.
+//!
 //! Files are opened with `stream_open()`: there is no file position, so
 //! `lseek`, `pread` and `pwrite` fail with `ESPIPE`, as on a pipe. They are
 //! also marked `FMODE_NOWAIT`, as pipes are, since reads and writes honour
 //! `IOCB_NOWAIT`.
 
-use crate::waitqueue::PollTable;
-use core::marker::PhantomData;
+use crate::{stats::ATTRIBUTE_NAMES, waitqueue::PollTable};
+use core::{fmt, marker::PhantomData};
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_int, c_long, c_uint, c_ulong},
+    ffi::{c_char, c_int, c_long, c_uint, c_ulong},
     fs::{file::flags::O_NONBLOCK, File},
     iov::{IovIterDest, IovIterSource},
     prelude::*,
@@ -74,6 +77,10 @@ pub(crate) trait StreamFile: Sized {
 
     /// Adds this file's lines to `/proc/PID/fdinfo/FD`.
     fn show_fdinfo(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, m: &SeqFile);
+
+    /// Writes the value of the device's sysfs attribute `name`, one of
+    /// [`ATTRIBUTE_NAMES`].
+    fn show_attribute(shared: &Self::Shared, name: &[u8], out: &mut dyn fmt::Write) -> fmt::Result;
 }
 
 /// A registered misc device whose files are `T`.
@@ -108,6 +115,8 @@ impl<T: StreamFile> Registration<T> {
                 raw.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
                 raw.name = name.as_char_ptr();
                 raw.fops = &Shims::<T>::FOPS;
+                raw.groups = &Shims::<T>::GROUPS as *const [*const bindings::attribute_group; 2]
+                    as *mut *const bindings::attribute_group;
                 // SAFETY: `slot` is valid for writes while the initialiser runs.
                 unsafe { slot.write(raw) };
                 // SAFETY: `slot` holds a fully initialised `miscdevice` whose
@@ -136,6 +145,25 @@ impl<T: StreamFile> PinnedDrop for Registration<T> {
 /// `FMODE_NOWAIT` from <linux/fs.h>, whose cast bindgen cannot evaluate;
 /// build_checks.c fails the build if this value is wrong.
 const FMODE_NOWAIT: bindings::fmode_t = 1 << 27;
+
+/// `core::fmt::Write` into the page sysfs gives `show()`, which keeps the
+/// last byte for the terminating NUL the page starts zeroed with.
+struct PageWriter<'a> {
+    page: &'a mut [u8],
+    len: usize,
+}
+
+impl fmt::Write for PageWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end >= self.page.len() {
+            return Err(fmt::Error);
+        }
+        self.page[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
 
 /// A byte count or a negative errno, as `read_iter` and `write_iter` return.
 fn ssize(result: Result<usize>) -> isize {
@@ -168,6 +196,52 @@ impl<T: StreamFile> Shims<T> {
         splice_write: Some(bindings::iter_file_splice_write),
         ..pin_init::zeroed()
     };
+
+    /// One read-only attribute named `name`, shown by [`Self::show`].
+    const fn attribute(name: &'static core::ffi::CStr) -> bindings::device_attribute {
+        bindings::device_attribute {
+            attr: bindings::attribute {
+                name: name.as_ptr().cast(),
+                mode: 0o444,
+                ..pin_init::zeroed()
+            },
+            __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 {
+                show_const: Some(Self::show),
+            },
+            __bindgen_anon_2: pin_init::zeroed(),
+        }
+    }
+
+    const CAPACITY: bindings::device_attribute = Self::attribute(ATTRIBUTE_NAMES[0]);
+    const MODE: bindings::device_attribute = Self::attribute(ATTRIBUTE_NAMES[1]);
+    const SOURCE: bindings::device_attribute = Self::attribute(ATTRIBUTE_NAMES[2]);
+    const RATE: bindings::device_attribute = Self::attribute(ATTRIBUTE_NAMES[3]);
+
+    /// The `attrs` of the group, then null. `attr` is the first field of a
+    /// `#[repr(C)]` `device_attribute`, so the attribute's address is its
+    /// `attr`'s, which `show()` turns back into the `device_attribute`.
+    const ATTRIBUTE_LIST: [*const bindings::attribute; 5] = [
+        &Self::CAPACITY as *const bindings::device_attribute as *const bindings::attribute,
+        &Self::MODE as *const bindings::device_attribute as *const bindings::attribute,
+        &Self::SOURCE as *const bindings::device_attribute as *const bindings::attribute,
+        &Self::RATE as *const bindings::device_attribute as *const bindings::attribute,
+        core::ptr::null(),
+    ];
+
+    const GROUP: bindings::attribute_group = bindings::attribute_group {
+        __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 {
+            attrs_const: &Self::ATTRIBUTE_LIST as *const [*const bindings::attribute; 5]
+                as *const *const bindings::attribute,
+        },
+        ..pin_init::zeroed()
+    };
+
+    /// The misc device's `groups`: the one group, then null. The sysfs
+    /// core only reads these tables, which are constants.
+    const GROUPS: [*const bindings::attribute_group; 2] = [
+        &Self::GROUP as *const bindings::attribute_group,
+        core::ptr::null(),
+    ];
 
     /// Borrows the private data `open` stored in `file`.
     ///
@@ -324,5 +398,39 @@ impl<T: StreamFile> Shims<T> {
         // for the duration of the call.
         let (this, m) = unsafe { (Self::private(file), SeqFile::from_raw(m)) };
         T::show_fdinfo(this, m);
+    }
+
+    /// # Safety
+    ///
+    /// Called by sysfs with the device `misc_register()` created for a
+    /// `Registration<T>`, one of that device's attributes, and a zeroed
+    /// page to fill.
+    unsafe extern "C" fn show(
+        dev: *mut bindings::device,
+        attr: *const bindings::device_attribute,
+        buf: *mut c_char,
+    ) -> isize {
+        // SAFETY: `dev` is valid for the call.
+        let misc = unsafe { bindings::dev_get_drvdata(dev) };
+        // SAFETY: `misc_register()` made our `struct miscdevice` the
+        // device's driver data. It is the `misc` field of a live, pinned
+        // `Registration<T>`: `misc_deregister()`, in its `drop`, removes the
+        // attributes and waits for running `show()` calls first.
+        let reg = unsafe {
+            let misc = Opaque::cast_from(misc.cast::<bindings::miscdevice>());
+            &*kernel::container_of!(misc, Registration<T>, misc)
+        };
+        // SAFETY: `attr` is one of `ATTRIBUTES`, whose names are `'static`
+        // C strings.
+        let name = unsafe { CStr::from_char_ptr((*attr).attr.name) };
+        // SAFETY: sysfs passes a page of PAGE_SIZE bytes, ours for the call.
+        let page =
+            unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
+        let mut out = PageWriter { page, len: 0 };
+        match T::show_attribute(reg.shared(), name.to_bytes(), &mut out) {
+            // At most PAGE_SIZE.
+            Ok(()) => out.len as isize,
+            Err(_) => ENOSPC.to_errno() as isize,
+        }
     }
 }

@@ -38,6 +38,64 @@ impl Mode {
             Self::Overwrite => 1,
         }
     }
+
+    /// The mode's name, as sysfs shows it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Overwrite => "overwrite",
+        }
+    }
+}
+
+/// What produces into a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// No kernel source: on `/dev/circbuf` user writers, on the telemetry
+    /// device nothing, the source being stopped (`CIRCBUF_SOURCE_NONE`).
+    None,
+    /// The telemetry device's timer sampling the simulated temperature
+    /// sensor (`CIRCBUF_SOURCE_THERMAL`).
+    Thermal,
+}
+
+impl Source {
+    /// The source with number `value` in `include/uapi/linux/circbuf.h`.
+    pub(crate) fn from_uapi(value: u64) -> Option<Self> {
+        match value {
+            0 => Some(Self::None),
+            1 => Some(Self::Thermal),
+            _ => None,
+        }
+    }
+
+    /// The source's number in `include/uapi/linux/circbuf.h`.
+    pub(crate) fn to_uapi(self) -> u64 {
+        match self {
+            Self::None => 0,
+            Self::Thermal => 1,
+        }
+    }
+
+    /// The source's name, as sysfs shows it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Thermal => "thermal",
+        }
+    }
+}
+
+/// The lowest sample rate of the telemetry source, in Hz
+/// (`CIRCBUF_RATE_MIN`).
+pub(crate) const RATE_MIN: u32 = 1;
+/// The highest sample rate of the telemetry source, in Hz
+/// (`CIRCBUF_RATE_MAX`).
+pub(crate) const RATE_MAX: u32 = 10_000;
+
+/// Whether the telemetry source can sample at `rate_hz`.
+pub(crate) fn rate_is_valid(rate_hz: u64) -> bool {
+    (u64::from(RATE_MIN)..=u64::from(RATE_MAX)).contains(&rate_hz)
 }
 
 /// The longest record an overwriting write stores: a write up to this long

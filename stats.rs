@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What circbuf counts, and the two ways it shows it: the `struct
-//! circbuf_stats` of `CIRCBUF_GET_STATS` and the `name: value` text of
-//! debugfs and fdinfo.
+//! What circbuf counts, and the ways it shows it: the `struct
+//! circbuf_stats` of `CIRCBUF_GET_STATS`, the `name: value` text of
+//! debugfs and fdinfo, and the sysfs attributes of each device.
 
-use crate::rules::Mode;
+use crate::rules::{Mode, Source};
 use kernel::{
     fmt,
     sync::atomic::{Atomic, Relaxed},
@@ -37,12 +37,19 @@ pub(crate) struct Stats {
     pub(crate) writers: u64,
     pub(crate) read: ReadCounters,
     pub(crate) write: WriteCounters,
+    pub(crate) source: Source,
+    /// The rate the source runs or would run at; 0 for a device without one.
+    pub(crate) rate_hz: u32,
 }
 
-/// `struct circbuf_stats` from `include/uapi/linux/circbuf.h`: fourteen
+/// `struct circbuf_stats` from `include/uapi/linux/circbuf.h`: sixteen
 /// `__u64` in declaration order. An array of `u64` has exactly that layout
 /// and can be copied to user space without any unsafe code.
-pub(crate) type UapiStats = [u64; 14];
+pub(crate) type UapiStats = [u64; 16];
+
+/// The first fourteen fields, all the struct had before the telemetry
+/// source; programs built then still ask for this size.
+pub(crate) type UapiStatsV1 = [u64; 14];
 
 impl Stats {
     /// The statistics as user space sees them, in `struct circbuf_stats` order.
@@ -63,12 +70,35 @@ impl Stats {
             self.mode.to_uapi(),
             w.dropped_bytes,
             w.dropped_records,
+            self.source.to_uapi(),
+            self.rate_hz.into(),
         ]
+    }
+
+    /// Writes the value of the sysfs attribute `name`, one of
+    /// [`ATTRIBUTE_NAMES`], and a newline.
+    pub(crate) fn show_attribute(
+        &self,
+        name: &[u8],
+        out: &mut dyn core::fmt::Write,
+    ) -> fmt::Result {
+        match name {
+            b"capacity" => writeln!(out, "{}", self.capacity),
+            b"mode" => writeln!(out, "{}", self.mode.name()),
+            b"source" => writeln!(out, "{}", self.source.name()),
+            _ => writeln!(out, "{}", self.rate_hz),
+        }
     }
 }
 
+/// The read-only sysfs attributes of each device, under
+/// `/sys/class/misc/NAME/`: the configuration a user expects `cat` to
+/// tell, since module parameters do not show in sysfs.
+pub(crate) const ATTRIBUTE_NAMES: [&core::ffi::CStr; 4] =
+    [c"capacity", c"mode", c"source", c"rate"];
+
 /// The field names of `struct circbuf_stats`, in order.
-const FIELD_NAMES: [&str; 14] = [
+const FIELD_NAMES: [&str; 16] = [
     "capacity",
     "used",
     "available",
@@ -83,6 +113,8 @@ const FIELD_NAMES: [&str; 14] = [
     "mode",
     "dropped_bytes",
     "dropped_records",
+    "source",
+    "rate_hz",
 ];
 
 impl fmt::Display for Stats {

@@ -18,6 +18,12 @@ mod records;
 #[path = "../../rules.rs"]
 mod rules;
 
+#[path = "../../sample_ring.rs"]
+mod sample_ring;
+
+#[path = "../../sensor.rs"]
+mod sensor;
+
 // loom's models use only its `Vec` storage and its `host_ring_impls!`.
 #[cfg(test)]
 #[cfg_attr(loom, allow(dead_code))]
@@ -32,6 +38,12 @@ mod records_tests;
 
 #[cfg(all(test, not(loom)))]
 mod rules_tests;
+
+#[cfg(all(test, not(loom)))]
+mod sample_ring_tests;
+
+#[cfg(all(test, not(loom)))]
+mod sensor_tests;
 
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -16,18 +16,24 @@
 //!   waker publishes its change, issues a full barrier, and wakes only if
 //!   it sees a waiter queued (`wq_has_sleeper()`). loom fails the model if
 //!   the waiter can sleep with its condition true and nobody to wake it.
+//! - The telemetry ring's protocol: the real `sample_ring.rs` halves with
+//!   loom's atomics, a producer that overwrites while the consumer copies.
+//!   loom fails the model if a committed sample is torn or stale, or if a
+//!   sample is both dropped and taken, or neither.
 
+use crate::sample_ring::{self, SAMPLE_BYTES, SAMPLE_WORDS};
 use crate::spsc::{self, OwnedBytes};
 use loom::{
     cell::UnsafeCell,
     sync::{
-        atomic::{fence, AtomicBool, AtomicUsize, Ordering},
+        atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Condvar, Mutex,
     },
     thread,
 };
 
 host_ring_impls!(AtomicUsize, Arc);
+host_word_impl!(AtomicU64);
 
 type Ring = spsc::Ring<OwnedBytes<Vec<u8>>, AtomicUsize>;
 type Producer = spsc::Producer<Arc<Ring>>;
@@ -213,5 +219,51 @@ fn writer_waiting_for_room_is_never_left_asleep() {
         writable.wait_until(|| producer.free() > 0);
         assert_eq!(producer.write_with(1, |chunk| chunk.len()), 1);
         reader.join().unwrap();
+    });
+}
+
+type SampleRing = sample_ring::SampleRing<AtomicU64, Vec<AtomicU64>>;
+
+/// A sample whose words all tell its sequence number.
+fn sample(seq: u64) -> [u64; SAMPLE_WORDS] {
+    [seq, seq + 100, seq + 200]
+}
+
+/// Three samples through a ring of one: the producer overwrites the only
+/// slot while the consumer may be copying it. Every sample the consumer
+/// commits must be whole and must be the one at its position, and each
+/// sample is taken or dropped, exactly once.
+#[test]
+fn overwriting_producer_never_hands_over_a_torn_sample() {
+    loom::model(|| {
+        let words = (0..SAMPLE_WORDS).map(|_| AtomicU64::new(0)).collect();
+        let (mut producer, mut consumer) = SampleRing::new(words)
+            .unwrap()
+            .split(|ring| Ok::<_, ()>(Arc::new(ring)))
+            .unwrap();
+        let writer =
+            thread::spawn(move || (0..3).filter(|&seq| producer.push(sample(seq))).count());
+        let mut taken = Vec::new();
+        let mut out = [0u8; SAMPLE_BYTES];
+        for _ in 0..2 {
+            if consumer.take_into(&mut out) == 1 {
+                let words: Vec<u64> = out
+                    .chunks_exact(8)
+                    .map(|word| u64::from_ne_bytes(word.try_into().unwrap()))
+                    .collect();
+                assert_eq!(words, sample(words[0]), "a torn sample");
+                taken.push(words[0]);
+            }
+        }
+        let dropped = writer.join().unwrap();
+        while consumer.take_into(&mut out) == 1 {
+            taken.push(u64::from_ne_bytes(out[..8].try_into().unwrap()));
+        }
+        assert!(taken.windows(2).all(|pair| pair[0] < pair[1]), "{taken:?}");
+        assert_eq!(
+            taken.len() + dropped,
+            3,
+            "taken {taken:?}, dropped {dropped}"
+        );
     });
 }

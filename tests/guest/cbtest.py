@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 DEV = "/dev/circbuf"
+TELEMETRY = "/dev/circbuf_telemetry"
 MODULE = os.environ.get("CIRCBUF_MODULE", "")
 DEFAULT_PARAMS = os.environ.get("CIRCBUF_PARAMS", "").split()
 PIPE_BUF = 4096
@@ -22,7 +23,7 @@ PIPE_BUF = 4096
 STATS_FIELDS = (
     "capacity", "used", "available", "reads", "writes", "bytes_read",
     "bytes_written", "readers", "writers", "read_waits", "write_waits",
-    "mode", "dropped_bytes", "dropped_records",
+    "mode", "dropped_bytes", "dropped_records", "source", "rate_hz",
 )
 STATS_FORMAT = "=" + "Q" * len(STATS_FIELDS)
 STATS_SIZE = struct.calcsize(STATS_FORMAT)
@@ -35,8 +36,11 @@ def _ioc(direction, magic, number, size):
 CIRCBUF_GET_STATS = _ioc(2, 0xC1, 0x01, STATS_SIZE)
 CIRCBUF_RESET = _ioc(0, 0xC1, 0x02, 0)
 CIRCBUF_SET_MODE = _ioc(1, 0xC1, 0x03, 4)
+CIRCBUF_SET_SOURCE = _ioc(1, 0xC1, 0x04, 8)
 MODE_BLOCK = 0
 MODE_OVERWRITE = 1
+SOURCE_NONE = 0
+SOURCE_THERMAL = 1
 FIONREAD = 0x541B
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -136,11 +140,12 @@ def open_dev(flags=os.O_RDWR):
     return os.open(DEV, flags)
 
 
-def stats(fd=None):
-    """The CIRCBUF_GET_STATS result as a dict."""
+def stats(fd=None, dev=DEV):
+    """The CIRCBUF_GET_STATS result of `fd`, or of a file of `dev` opened
+    for the call, as a dict."""
     own = fd is None
     if own:
-        fd = os.open(DEV, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(dev, os.O_RDONLY | os.O_NONBLOCK)
     try:
         raw = fcntl.ioctl(fd, CIRCBUF_GET_STATS, bytes(STATS_SIZE))
     finally:
@@ -152,6 +157,11 @@ def stats(fd=None):
 def set_mode(fd, mode):
     """CIRCBUF_SET_MODE with a __u32 mode."""
     fcntl.ioctl(fd, CIRCBUF_SET_MODE, struct.pack("I", mode))
+
+
+def set_source(fd, source, rate_hz=0):
+    """CIRCBUF_SET_SOURCE with a struct circbuf_source."""
+    fcntl.ioctl(fd, CIRCBUF_SET_SOURCE, struct.pack("II", source, rate_hz))
 
 
 def fionread(fd):
@@ -284,7 +294,7 @@ def cleanup():
     so that the next test can unload the module."""
     for fd in map(int, os.listdir("/proc/self/fd")):
         try:
-            if os.readlink(f"/proc/self/fd/{fd}") == DEV:
+            if os.readlink(f"/proc/self/fd/{fd}") in (DEV, TELEMETRY):
                 os.close(fd)
         except OSError:
             pass
