@@ -115,8 +115,8 @@ impl<T: StreamFile> Registration<T> {
                 raw.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
                 raw.name = name.as_char_ptr();
                 raw.fops = &Shims::<T>::FOPS;
-                raw.groups = &Shims::<T>::GROUPS as *const [*const bindings::attribute_group; 2]
-                    as *mut *const bindings::attribute_group;
+                let groups: &'static _ = &Shims::<T>::GROUPS;
+                raw.groups = core::ptr::from_ref(groups).cast_mut().cast();
                 // SAFETY: `slot` is valid for writes while the initialiser runs.
                 unsafe { slot.write(raw) };
                 // SAFETY: `slot` holds a fully initialised `miscdevice` whose
@@ -197,19 +197,15 @@ impl<T: StreamFile> Shims<T> {
         ..pin_init::zeroed()
     };
 
-    /// One read-only attribute named `name`, shown by [`Self::show`].
+    /// One read-only attribute named `name`, shown by [`Self::show`]. Its
+    /// other fields, which lockdep adds to `struct attribute`, stay zero, as
+    /// in a C `static struct device_attribute`.
     const fn attribute(name: &'static core::ffi::CStr) -> bindings::device_attribute {
-        bindings::device_attribute {
-            attr: bindings::attribute {
-                name: name.as_ptr().cast(),
-                mode: 0o444,
-                ..pin_init::zeroed()
-            },
-            __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 {
-                show_const: Some(Self::show),
-            },
-            __bindgen_anon_2: pin_init::zeroed(),
-        }
+        let mut attribute: bindings::device_attribute = pin_init::zeroed();
+        attribute.attr.name = name.to_bytes_with_nul().as_ptr();
+        attribute.attr.mode = 0o444;
+        attribute.__bindgen_anon_1.show_const = Some(Self::show);
+        attribute
     }
 
     const CAPACITY: bindings::device_attribute = Self::attribute(ATTRIBUTE_NAMES[0]);
@@ -221,27 +217,23 @@ impl<T: StreamFile> Shims<T> {
     /// `#[repr(C)]` `device_attribute`, so the attribute's address is its
     /// `attr`'s, which `show()` turns back into the `device_attribute`.
     const ATTRIBUTE_LIST: [*const bindings::attribute; 5] = [
-        &Self::CAPACITY as *const bindings::device_attribute as *const bindings::attribute,
-        &Self::MODE as *const bindings::device_attribute as *const bindings::attribute,
-        &Self::SOURCE as *const bindings::device_attribute as *const bindings::attribute,
-        &Self::RATE as *const bindings::device_attribute as *const bindings::attribute,
+        core::ptr::from_ref(&Self::CAPACITY).cast(),
+        core::ptr::from_ref(&Self::MODE).cast(),
+        core::ptr::from_ref(&Self::SOURCE).cast(),
+        core::ptr::from_ref(&Self::RATE).cast(),
         core::ptr::null(),
     ];
 
-    const GROUP: bindings::attribute_group = bindings::attribute_group {
-        __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 {
-            attrs_const: &Self::ATTRIBUTE_LIST as *const [*const bindings::attribute; 5]
-                as *const *const bindings::attribute,
-        },
-        ..pin_init::zeroed()
+    const GROUP: bindings::attribute_group = {
+        let mut group: bindings::attribute_group = pin_init::zeroed();
+        group.__bindgen_anon_2.attrs_const = core::ptr::from_ref(&Self::ATTRIBUTE_LIST).cast();
+        group
     };
 
     /// The misc device's `groups`: the one group, then null. The sysfs
     /// core only reads these tables, which are constants.
-    const GROUPS: [*const bindings::attribute_group; 2] = [
-        &Self::GROUP as *const bindings::attribute_group,
-        core::ptr::null(),
-    ];
+    const GROUPS: [*const bindings::attribute_group; 2] =
+        [core::ptr::from_ref(&Self::GROUP), core::ptr::null()];
 
     /// Borrows the private data `open` stored in `file`.
     ///

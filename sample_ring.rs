@@ -82,7 +82,7 @@ impl<W: Word, V: Deref<Target = [W]>> SampleRing<W, V> {
     /// `None` if they hold none or not a whole number.
     pub(crate) fn new(slots: V) -> Option<Self> {
         let words = slots.len();
-        if words == 0 || words % SAMPLE_WORDS != 0 {
+        if words == 0 || !words.is_multiple_of(SAMPLE_WORDS) {
             return None;
         }
         // INVARIANT: Both positions are 0, and the slots hold `capacity` samples.

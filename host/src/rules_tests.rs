@@ -3,8 +3,8 @@
 //! The read, write and poll rules, checked on their edges.
 
 use crate::rules::{
-    overwrite_record_max, poll_writable, poll_writable_in, write_is_atomic, write_room, Mode,
-    WriterWatch, ATOMIC_WRITE_MAX,
+    overwrite_record_max, poll_writable, poll_writable_in, rate_is_valid, write_is_atomic,
+    write_room, Mode, Source, WriterWatch, ATOMIC_WRITE_MAX, RATE_MAX, RATE_MIN,
 };
 
 #[test]
@@ -67,4 +67,32 @@ fn overwrite_mode_is_always_writable_and_block_mode_needs_room() {
     assert!(poll_writable_in(Mode::Block, ATOMIC_WRITE_MAX, 1 << 16));
     assert_eq!(overwrite_record_max(1 << 16), ATOMIC_WRITE_MAX);
     assert_eq!(overwrite_record_max(100), 100);
+}
+
+#[test]
+fn modes_and_sources_round_trip_their_uapi_numbers_and_have_names() {
+    for mode in [Mode::Block, Mode::Overwrite] {
+        assert_eq!(Mode::from_uapi(mode.to_uapi()), Some(mode));
+    }
+    for source in [Source::None, Source::Thermal] {
+        assert_eq!(Source::from_uapi(source.to_uapi()), Some(source));
+    }
+    assert_eq!(Source::from_uapi(2), None);
+    assert_eq!(Source::from_uapi(u64::MAX), None);
+    let names = [
+        Mode::Block.name(),
+        Mode::Overwrite.name(),
+        Source::None.name(),
+        Source::Thermal.name(),
+    ];
+    assert_eq!(names, ["block", "overwrite", "none", "thermal"]);
+}
+
+#[test]
+fn rates_are_valid_from_min_to_max_only() {
+    assert!(!rate_is_valid(0));
+    assert!(rate_is_valid(RATE_MIN.into()));
+    assert!(rate_is_valid(RATE_MAX.into()));
+    assert!(!rate_is_valid(u64::from(RATE_MAX) + 1));
+    assert!(!rate_is_valid(u64::MAX));
 }

@@ -4,7 +4,7 @@
 //! and depends only on its seed; a sample's words lay out as `struct
 //! circbuf_sample`.
 
-use crate::sensor::{encode, RandomWalk, MAX, MIN, START, STEP};
+use crate::sensor::{encode, RandomWalk, FLAG_FIRST, MAX, MIN, START, STEP};
 
 fn walk(seed: u64, samples: usize) -> Vec<i32> {
     let mut walk = RandomWalk::new(seed);
@@ -48,7 +48,7 @@ fn first_values_for_seed_one() {
 
 #[test]
 fn encodes_as_struct_circbuf_sample() {
-    let words = encode(0x0102_0304_0506_0708, 9, -5, 0x8000_0001);
+    let words = encode(0x0102_0304_0506_0708, 9, -5, 0x8000_0000 | FLAG_FIRST);
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
     assert_eq!(bytes[0..8], 0x0102_0304_0506_0708u64.to_ne_bytes());
     assert_eq!(bytes[8..16], 9u64.to_ne_bytes());

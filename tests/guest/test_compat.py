@@ -7,7 +7,7 @@ from cbtest import build_c, run, stats
 
 
 def _expected():
-    return {"sizeof": "112", "capacity": str(stats()["capacity"]), "used": "5",
+    return {"sizeof": "128", "capacity": str(stats()["capacity"]), "used": "5",
             "writes": "1", "bytes_written": "5", "fionread": "5",
             "set_overwrite": "0", "mode_then": "1", "set_mode_2": "EINVAL",
             "set_mode_max": "EINVAL", "set_mode_null": "EFAULT", "set_mode_read_only": "EBADF",

@@ -728,7 +728,7 @@ def test_stats_count_operations():
     assert s == {"capacity": 1000, "used": 400, "available": 600, "reads": 1, "writes": 2,
                  "bytes_read": 100, "bytes_written": 500, "readers": 1, "writers": 1,
                  "read_waits": 0, "write_waits": 0, "mode": 0, "dropped_bytes": 0,
-                 "dropped_records": 0}, s
+                 "dropped_records": 0, "source": 0, "rate_hz": 0}, s
     os.close(w)
     os.close(r)
     assert stats()["readers"] == 1 and stats()["writers"] == 0

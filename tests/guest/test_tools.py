@@ -147,7 +147,7 @@ def test_query_stats_json_has_exactly_the_struct_fields():
     assert list(stats) == [
         "capacity", "used", "available", "reads", "writes", "bytes_read",
         "bytes_written", "readers", "writers", "read_waits", "write_waits",
-        "mode", "dropped_bytes", "dropped_records",
+        "mode", "dropped_bytes", "dropped_records", "source", "rate_hz",
     ], stats
     assert all(isinstance(v, int) and v >= 0 for v in stats.values()), stats
     assert stats["capacity"] > 0, stats
@@ -162,8 +162,9 @@ def test_query_stats_table_is_readable():
     lines = result.stdout.splitlines()
     assert lines[0] == DEVICE, result.stdout
     rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
-    assert len(rows) == 14, result.stdout
+    assert len(rows) == 16, result.stdout
     assert rows.pop("mode") == "block", result.stdout
+    assert rows.pop("source") == "none", result.stdout
     rows = {name: int(value) for name, value in rows.items()}
     assert rows["capacity"] == capacity, result.stdout
     assert rows["available"] == rows["capacity"] - rows["used"], result.stdout

@@ -10,7 +10,10 @@ use rustix::io::{ioctl_fionread, Errno};
 use rustix::ioctl::{ioctl, NoArg, Setter, Updater};
 
 use crate::error::{Error, Operation};
-use crate::uapi::{Mode as RingMode, Stats, CIRCBUF_GET_STATS, CIRCBUF_RESET, CIRCBUF_SET_MODE};
+use crate::uapi::{
+    Mode as RingMode, Source, SourceRequest, Stats, CIRCBUF_GET_STATS, CIRCBUF_RESET,
+    CIRCBUF_SET_MODE, CIRCBUF_SET_SOURCE,
+};
 
 /// How to open a device: access mode and blocking behaviour.
 ///
@@ -185,6 +188,29 @@ impl Device {
             )
         };
         result.map_err(|e| self.error(Operation::SetMode, e))
+    }
+
+    /// Starts the telemetry source at `rate_hz` ([`RATE_MIN`](crate::RATE_MIN)
+    /// to [`RATE_MAX`](crate::RATE_MAX), else `EINVAL`), restarts it there, or
+    /// stops it with [`Source::None`], which ignores the rate
+    /// (`CIRCBUF_SET_SOURCE`). The file must be open for writing, else
+    /// `EBADF`; `/dev/circbuf` has no source to start (`ENOTTY`).
+    pub fn set_source(&self, source: Source, rate_hz: u32) -> Result<(), Error> {
+        let request = SourceRequest {
+            source: source.to_uapi(),
+            rate_hz,
+        };
+        // SAFETY: CIRCBUF_SET_SOURCE is `_IOW(.., struct circbuf_source)`: the
+        // kernel reads `size_of::<SourceRequest>()` bytes from the pointer
+        // `Setter` passes, which points to `request`, `repr(C)` with the
+        // header's layout, for the whole call; nothing is written back.
+        let result = unsafe {
+            ioctl(
+                &self.fd,
+                Setter::<CIRCBUF_SET_SOURCE, SourceRequest>::new(request),
+            )
+        };
+        result.map_err(|e| self.error(Operation::SetSource, e))
     }
 }
 

@@ -28,6 +28,8 @@ pub enum Operation {
     Reset,
     /// The `CIRCBUF_SET_MODE` ioctl.
     SetMode,
+    /// The `CIRCBUF_SET_SOURCE` ioctl.
+    SetSource,
 }
 
 impl fmt::Display for Operation {
@@ -41,6 +43,7 @@ impl fmt::Display for Operation {
             Operation::BytesAvailable => "ioctl(FIONREAD)",
             Operation::Reset => "ioctl(CIRCBUF_RESET)",
             Operation::SetMode => "ioctl(CIRCBUF_SET_MODE)",
+            Operation::SetSource => "ioctl(CIRCBUF_SET_SOURCE)",
         })
     }
 }
@@ -117,6 +120,13 @@ impl Error {
             (Operation::SetMode, Errno::BADF) => {
                 Some("CIRCBUF_SET_MODE needs the device open for writing")
             }
+            (Operation::SetSource, Errno::BADF) => {
+                Some("CIRCBUF_SET_SOURCE needs the device open for writing")
+            }
+            (Operation::SetSource, Errno::NOTTY) | (Operation::Read, Errno::BADMSG) => {
+                Some("is this the circbuf telemetry device?")
+            }
+            (Operation::SetSource, Errno::INVAL) => Some("the rate must be 1 to 10000 Hz"),
             _ => None,
         }
     }
@@ -200,6 +210,27 @@ mod tests {
             "/dev/circbuf: ioctl(CIRCBUF_RESET): Bad file descriptor \
              (CIRCBUF_RESET needs the device open for writing)"
         );
+    }
+
+    #[test]
+    fn source_failures_are_explained() {
+        let err = Error::new("/dev/circbuf", Operation::SetSource, Errno::NOTTY);
+        assert_eq!(
+            err.to_string(),
+            "/dev/circbuf: ioctl(CIRCBUF_SET_SOURCE): Inappropriate ioctl for device \
+             (is this the circbuf telemetry device?)"
+        );
+        let hint = Error::new("/x", Operation::SetSource, Errno::INVAL)
+            .hint()
+            .unwrap();
+        assert!(
+            hint.contains(&format!("{} to {} Hz", crate::RATE_MIN, crate::RATE_MAX)),
+            "{hint}"
+        );
+        let err = Error::new("/x", Operation::SetSource, Errno::BADF);
+        assert!(err
+            .to_string()
+            .ends_with("needs the device open for writing)"));
     }
 
     #[test]

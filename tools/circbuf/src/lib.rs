@@ -2,9 +2,10 @@
 //! User-space access to the circbuf character device.
 //!
 //! This crate owns the Rust mirror of `include/uapi/linux/circbuf.h` (the
-//! [`Stats`] layout and the ioctl numbers) and a safe [`Device`] handle that
-//! wraps open, read, write, `O_NONBLOCK`, `FIONREAD` and the circbuf ioctls.
-//! Every failure is an [`Error`] naming the device path, the operation and
+//! [`Stats`] and [`Sample`] layouts and the ioctl numbers), a safe [`Device`]
+//! handle that wraps open, read, write, `O_NONBLOCK`, `FIONREAD` and the
+//! circbuf ioctls, and a [`SampleReader`] that reads the telemetry device's
+//! samples. Every failure is an [`Error`] naming the device path, the operation and
 //! the errno, so tools can print it as is. [`testing`] holds what the tools
 //! that test the device share.
 //!
@@ -19,15 +20,20 @@
 
 mod device;
 mod error;
+mod samples;
 pub mod testing;
 mod uapi;
 
 pub use device::{Device, OpenOptions};
 pub use error::{Error, Operation};
+pub use samples::SampleReader;
 pub use uapi::{
-    Mode, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET,
-    CIRCBUF_SET_MODE,
+    Mode, Sample, Source, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC,
+    CIRCBUF_RESET, CIRCBUF_SET_MODE, CIRCBUF_SET_SOURCE, RATE_MAX, RATE_MIN,
 };
 
 /// Where the circbuf misc device appears once the module is loaded.
 pub const DEFAULT_PATH: &str = "/dev/circbuf";
+
+/// Where the telemetry device, whose ring holds [`Sample`]s, appears.
+pub const TELEMETRY_PATH: &str = "/dev/circbuf_telemetry";

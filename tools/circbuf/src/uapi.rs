@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The Rust mirror of `include/uapi/linux/circbuf.h`: the statistics layout
-//! and the ioctl numbers. `tests/abi.rs` compiles the C header and checks
-//! that both sides agree field by field.
+//! The Rust mirror of `include/uapi/linux/circbuf.h`: the statistics and
+//! sample layouts, the modes and sources, and the ioctl numbers.
+//! `tests/abi.rs` compiles the C header and checks that both sides agree
+//! field by field.
+
+use std::mem::offset_of;
 
 use rustix::ioctl::{opcode, Opcode};
 use serde::{Deserialize, Serialize};
@@ -23,6 +26,16 @@ pub const CIRCBUF_RESET: Opcode = opcode::none(CIRCBUF_IOC_MAGIC, 0x02);
 /// `_IOW(CIRCBUF_IOC_MAGIC, 0x03, __u32)`: sets the [`Mode`]; the file must
 /// be open for writing.
 pub const CIRCBUF_SET_MODE: Opcode = opcode::write::<u32>(CIRCBUF_IOC_MAGIC, 0x03);
+
+/// `_IOW(CIRCBUF_IOC_MAGIC, 0x04, struct circbuf_source)`: starts, restarts
+/// or stops the telemetry [`Source`]; the file must be open for writing.
+pub const CIRCBUF_SET_SOURCE: Opcode = opcode::write::<SourceRequest>(CIRCBUF_IOC_MAGIC, 0x04);
+
+/// The lowest rate the telemetry source takes, in Hz (`CIRCBUF_RATE_MIN`).
+pub const RATE_MIN: u32 = 1;
+
+/// The highest rate the telemetry source takes, in Hz (`CIRCBUF_RATE_MAX`).
+pub const RATE_MAX: u32 = 10_000;
 
 /// What a write does when the ring is full (`CIRCBUF_MODE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +74,54 @@ impl Mode {
     }
 }
 
+/// What produces into a ring (`CIRCBUF_SOURCE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `CIRCBUF_SOURCE_NONE`: nothing in the kernel; on the telemetry
+    /// device, the source is stopped.
+    None,
+    /// `CIRCBUF_SOURCE_THERMAL`: the telemetry device's timer sampling the
+    /// simulated temperature sensor.
+    Thermal,
+}
+
+impl Source {
+    /// The source's number in the UAPI.
+    pub fn to_uapi(self) -> u32 {
+        match self {
+            Source::None => 0,
+            Source::Thermal => 1,
+        }
+    }
+
+    /// The source with UAPI number `value`, if there is one.
+    pub fn from_uapi(value: u64) -> Option<Source> {
+        match value {
+            0 => Some(Source::None),
+            1 => Some(Source::Thermal),
+            _ => None,
+        }
+    }
+
+    /// The source's name, as sysfs shows it: `none` or `thermal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::None => "none",
+            Source::Thermal => "thermal",
+        }
+    }
+}
+
+/// `struct circbuf_source`, the argument of [`CIRCBUF_SET_SOURCE`]. Its
+/// offsets, 0 and 4, are checked here and against the header in
+/// `tests/abi.rs`.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct SourceRequest {
+    pub(crate) source: u32,
+    pub(crate) rate_hz: u32,
+}
+
 /// `struct circbuf_stats`: a snapshot of the device's state and counters.
 ///
 /// Field order and widths are part of the UAPI; every field is a `u64` so
@@ -94,8 +155,13 @@ pub struct Stats {
     pub mode: u64,
     /// Bytes that overwriting writes dropped, since the module was loaded.
     pub dropped_bytes: u64,
-    /// Records that overwriting writes dropped, since the module was loaded.
+    /// Records that overwriting writes dropped, since the module was loaded;
+    /// on the telemetry device, samples dropped to make room or discarded.
     pub dropped_records: u64,
+    /// The [`Source`], as its UAPI number (see [`Stats::source`]).
+    pub source: u64,
+    /// The rate the source runs or would run at, in Hz; 0 on `/dev/circbuf`.
+    pub rate_hz: u64,
 }
 
 // The ioctl size field and the C layout both depend on this; a mistake here
@@ -104,7 +170,7 @@ const _: () = assert!(core::mem::size_of::<Stats>() == Stats::FIELD_NAMES.len() 
 
 impl Stats {
     /// The field names, in the UAPI's order.
-    pub const FIELD_NAMES: [&'static str; 14] = [
+    pub const FIELD_NAMES: [&'static str; 16] = [
         "capacity",
         "used",
         "available",
@@ -119,6 +185,8 @@ impl Stats {
         "mode",
         "dropped_bytes",
         "dropped_records",
+        "source",
+        "rate_hz",
     ];
 
     /// The mode, or `None` for a number this crate does not know.
@@ -126,8 +194,13 @@ impl Stats {
         Mode::from_uapi(self.mode)
     }
 
+    /// The source, or `None` for a number this crate does not know.
+    pub fn source(&self) -> Option<Source> {
+        Source::from_uapi(self.source)
+    }
+
     /// Each field as a `(name, value)` pair, in the UAPI's order.
-    pub fn fields(&self) -> [(&'static str, u64); 14] {
+    pub fn fields(&self) -> [(&'static str, u64); 16] {
         let values = [
             self.capacity,
             self.used,
@@ -143,8 +216,10 @@ impl Stats {
             self.mode,
             self.dropped_bytes,
             self.dropped_records,
+            self.source,
+            self.rate_hz,
         ];
-        let mut out = [("", 0); 14];
+        let mut out = [("", 0); 16];
         for (slot, (name, value)) in out
             .iter_mut()
             .zip(Self::FIELD_NAMES.into_iter().zip(values))
@@ -152,6 +227,61 @@ impl Stats {
             *slot = (name, value);
         }
         out
+    }
+}
+
+/// `struct circbuf_sample`: one reading of the telemetry device's source.
+///
+/// The ring hands these out as native-endian bytes in the header's layout;
+/// [`Sample::from_ne_bytes`] decodes one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// When the sample was taken, in nanoseconds of `CLOCK_MONOTONIC`.
+    pub timestamp_ns: u64,
+    /// 0, 1, 2, ... since the module was loaded: a gap is samples dropped.
+    pub seq: u64,
+    /// The simulated temperature, in milli-degrees Celsius.
+    pub value: i32,
+    /// `CIRCBUF_SAMPLE_*` bits, such as [`Sample::FIRST`].
+    pub flags: u32,
+}
+
+// The decoder reads the fields at these offsets from this many bytes, and
+// readers size their buffers with it.
+const _: () = assert!(core::mem::size_of::<Sample>() == Sample::SIZE);
+
+impl Sample {
+    /// `sizeof(struct circbuf_sample)`: the unit of every read.
+    pub const SIZE: usize = 24;
+
+    /// `CIRCBUF_SAMPLE_FIRST`: the first sample after the source (re)started,
+    /// where the spacing of timestamps restarts.
+    pub const FIRST: u32 = 0x1;
+
+    /// Decodes a sample from the bytes a read of the device returned.
+    pub fn from_ne_bytes(bytes: &[u8; Sample::SIZE]) -> Sample {
+        fn field<const N: usize>(bytes: &[u8; Sample::SIZE], offset: usize) -> [u8; N] {
+            bytes[offset..offset + N]
+                .try_into()
+                .expect("the slice is N bytes long")
+        }
+        Sample {
+            timestamp_ns: u64::from_ne_bytes(field(bytes, offset_of!(Sample, timestamp_ns))),
+            seq: u64::from_ne_bytes(field(bytes, offset_of!(Sample, seq))),
+            value: i32::from_ne_bytes(field(bytes, offset_of!(Sample, value))),
+            flags: u32::from_ne_bytes(field(bytes, offset_of!(Sample, flags))),
+        }
+    }
+
+    /// Whether this is the first sample after the source (re)started.
+    pub fn is_first(&self) -> bool {
+        self.flags & Sample::FIRST != 0
+    }
+
+    /// The temperature in degrees Celsius.
+    pub fn celsius(&self) -> f64 {
+        f64::from(self.value) / 1000.0
     }
 }
 
@@ -176,6 +306,8 @@ mod tests {
             mode: 12,
             dropped_bytes: 13,
             dropped_records: 14,
+            source: 15,
+            rate_hz: 16,
         };
         let fields = stats.fields();
         for (i, (name, value)) in fields.iter().enumerate() {
@@ -195,6 +327,49 @@ mod tests {
             ..Stats::default()
         };
         assert_eq!(stats.mode(), Some(Mode::Overwrite));
+    }
+
+    #[test]
+    fn sources_round_trip() {
+        for source in [Source::None, Source::Thermal] {
+            assert_eq!(Source::from_uapi(source.to_uapi().into()), Some(source));
+        }
+        assert_eq!(Source::from_uapi(2), None);
+        let stats = Stats {
+            source: 1,
+            ..Stats::default()
+        };
+        assert_eq!(stats.source(), Some(Source::Thermal));
+        assert_eq!(Source::Thermal.name(), "thermal");
+    }
+
+    #[test]
+    fn source_request_has_the_header_layout() {
+        assert_eq!(offset_of!(SourceRequest, source), 0);
+        assert_eq!(offset_of!(SourceRequest, rate_hz), 4);
+        assert_eq!(core::mem::size_of::<SourceRequest>(), 8);
+    }
+
+    #[test]
+    fn sample_decodes_native_endian_fields_at_their_offsets() {
+        let mut bytes = [0u8; Sample::SIZE];
+        bytes[0..8].copy_from_slice(&1_234_567_890_123u64.to_ne_bytes());
+        bytes[8..16].copy_from_slice(&42u64.to_ne_bytes());
+        bytes[16..20].copy_from_slice(&(-1_250i32).to_ne_bytes());
+        bytes[20..24].copy_from_slice(&Sample::FIRST.to_ne_bytes());
+        let sample = Sample::from_ne_bytes(&bytes);
+        assert_eq!(
+            sample,
+            Sample {
+                timestamp_ns: 1_234_567_890_123,
+                seq: 42,
+                value: -1_250,
+                flags: Sample::FIRST,
+            }
+        );
+        assert!(sample.is_first());
+        assert_eq!(sample.celsius(), -1.25);
+        assert!(!Sample::default().is_first());
     }
 
     #[test]

@@ -1,21 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Checks the Rust mirror of the UAPI against the C header itself: a small C
 //! program built with `cc` against `include/uapi/linux/circbuf.h` prints the
-//! struct size, every field offset and the ioctl numbers, and each must equal
-//! the Rust value. A field renamed, reordered, added or removed on either
-//! side fails here before it can corrupt a stats buffer.
+//! struct sizes, every field offset and width, the constants and the ioctl
+//! numbers, and each must equal the Rust value. A field renamed, reordered,
+//! added or removed on either side fails here before it can corrupt a stats
+//! buffer or a decoded sample.
 
 use std::collections::BTreeMap;
-use std::mem::{offset_of, size_of};
+use std::mem::{offset_of, size_of, size_of_val};
 use std::path::PathBuf;
 use std::process::Command;
 
 use circbuf::{
-    Mode, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC, CIRCBUF_RESET,
-    CIRCBUF_SET_MODE,
+    Mode, Sample, Source, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC,
+    CIRCBUF_RESET, CIRCBUF_SET_MODE, CIRCBUF_SET_SOURCE, RATE_MAX, RATE_MIN,
 };
 
-fn rust_offsets() -> [(&'static str, usize); 14] {
+fn rust_offsets() -> [(&'static str, usize); 16] {
     [
         ("capacity", offset_of!(Stats, capacity)),
         ("used", offset_of!(Stats, used)),
@@ -31,6 +32,23 @@ fn rust_offsets() -> [(&'static str, usize); 14] {
         ("mode", offset_of!(Stats, mode)),
         ("dropped_bytes", offset_of!(Stats, dropped_bytes)),
         ("dropped_records", offset_of!(Stats, dropped_records)),
+        ("source", offset_of!(Stats, source)),
+        ("rate_hz", offset_of!(Stats, rate_hz)),
+    ]
+}
+
+/// Each field of `Sample` with its offset and width, in the header's order.
+fn rust_sample_fields() -> [(&'static str, usize, usize); 4] {
+    let s = Sample::default();
+    [
+        (
+            "timestamp_ns",
+            offset_of!(Sample, timestamp_ns),
+            size_of_val(&s.timestamp_ns),
+        ),
+        ("seq", offset_of!(Sample, seq), size_of_val(&s.seq)),
+        ("value", offset_of!(Sample, value), size_of_val(&s.value)),
+        ("flags", offset_of!(Sample, flags), size_of_val(&s.flags)),
     ]
 }
 
@@ -51,6 +69,17 @@ fn c_values() -> BTreeMap<String, u64> {
          \tprintf(\"CIRCBUF_GET_STATS %lu\\n\", (unsigned long)CIRCBUF_GET_STATS);\n\
          \tprintf(\"CIRCBUF_RESET %lu\\n\", (unsigned long)CIRCBUF_RESET);\n\
          \tprintf(\"CIRCBUF_SET_MODE %lu\\n\", (unsigned long)CIRCBUF_SET_MODE);\n\
+         \tprintf(\"CIRCBUF_SET_SOURCE %lu\\n\", (unsigned long)CIRCBUF_SET_SOURCE);\n\
+         \tprintf(\"CIRCBUF_SOURCE_NONE %lu\\n\", (unsigned long)CIRCBUF_SOURCE_NONE);\n\
+         \tprintf(\"CIRCBUF_SOURCE_THERMAL %lu\\n\", (unsigned long)CIRCBUF_SOURCE_THERMAL);\n\
+         \tprintf(\"CIRCBUF_RATE_MIN %lu\\n\", (unsigned long)CIRCBUF_RATE_MIN);\n\
+         \tprintf(\"CIRCBUF_RATE_MAX %lu\\n\", (unsigned long)CIRCBUF_RATE_MAX);\n\
+         \tprintf(\"CIRCBUF_SAMPLE_FIRST %lu\\n\", (unsigned long)CIRCBUF_SAMPLE_FIRST);\n\
+         \tprintf(\"source.offsetof.source %lu\\n\", (unsigned long)offsetof(struct circbuf_source, source));\n\
+         \tprintf(\"source.offsetof.rate_hz %lu\\n\", (unsigned long)offsetof(struct circbuf_source, rate_hz));\n\
+         \tprintf(\"source.sizeof %lu\\n\", (unsigned long)sizeof(struct circbuf_source));\n\
+         \tprintf(\"sample.sizeof %lu\\n\", (unsigned long)sizeof(struct circbuf_sample));\n\
+         \tprintf(\"sample.value_is_signed %d\\n\", (struct circbuf_sample){ .value = -1 }.value < 0);\n\
          \tprintf(\"CIRCBUF_MODE_BLOCK %lu\\n\", (unsigned long)CIRCBUF_MODE_BLOCK);\n\
          \tprintf(\"CIRCBUF_MODE_OVERWRITE %lu\\n\", (unsigned long)CIRCBUF_MODE_OVERWRITE);\n\
          \tprintf(\"CIRCBUF_IOC_MAGIC %lu\\n\", (unsigned long)CIRCBUF_IOC_MAGIC);\n\
@@ -62,6 +91,12 @@ fn c_values() -> BTreeMap<String, u64> {
         source.push_str(&format!(
             "\tprintf(\"offsetof.{name} %lu\\n\", (unsigned long)offsetof(struct circbuf_stats, {name}));\n\
              \tprintf(\"sizeof.{name} %lu\\n\", (unsigned long)sizeof(((struct circbuf_stats *)0)->{name}));\n"
+        ));
+    }
+    for (name, _, _) in rust_sample_fields() {
+        source.push_str(&format!(
+            "\tprintf(\"sample.offsetof.{name} %lu\\n\", (unsigned long)offsetof(struct circbuf_sample, {name}));\n\
+             \tprintf(\"sample.sizeof.{name} %lu\\n\", (unsigned long)sizeof(((struct circbuf_sample *)0)->{name}));\n"
         ));
     }
     source.push_str("\treturn 0;\n}\n");
@@ -131,6 +166,11 @@ fn rust_layout_and_ioctl_numbers_match_the_c_header() {
         u64::from(CIRCBUF_SET_MODE),
         "CIRCBUF_SET_MODE"
     );
+    assert_eq!(
+        get("CIRCBUF_SET_SOURCE"),
+        u64::from(CIRCBUF_SET_SOURCE),
+        "CIRCBUF_SET_SOURCE"
+    );
     assert_eq!(get("CIRCBUF_MODE_BLOCK"), u64::from(Mode::Block.to_uapi()));
     assert_eq!(
         get("CIRCBUF_MODE_OVERWRITE"),
@@ -138,6 +178,44 @@ fn rust_layout_and_ioctl_numbers_match_the_c_header() {
     );
     assert_eq!(get("CIRCBUF_IOC_MAGIC"), u64::from(CIRCBUF_IOC_MAGIC));
     assert_eq!(get("CIRCBUF_ATOMIC_WRITE_MAX"), ATOMIC_WRITE_MAX as u64);
+    assert_eq!(
+        get("CIRCBUF_SOURCE_NONE"),
+        u64::from(Source::None.to_uapi())
+    );
+    assert_eq!(
+        get("CIRCBUF_SOURCE_THERMAL"),
+        u64::from(Source::Thermal.to_uapi())
+    );
+    assert_eq!(get("CIRCBUF_RATE_MIN"), u64::from(RATE_MIN));
+    assert_eq!(get("CIRCBUF_RATE_MAX"), u64::from(RATE_MAX));
+    assert_eq!(get("CIRCBUF_SAMPLE_FIRST"), u64::from(Sample::FIRST));
+
+    // The crate's private mirror of struct circbuf_source checks these
+    // same offsets and size in its unit tests.
+    assert_eq!(get("source.offsetof.source"), 0);
+    assert_eq!(get("source.offsetof.rate_hz"), 4);
+    assert_eq!(get("source.sizeof"), 8);
+
+    assert_eq!(
+        get("sample.sizeof"),
+        Sample::SIZE as u64,
+        "sizeof(struct circbuf_sample)"
+    );
+    assert_eq!(get("sample.sizeof"), size_of::<Sample>() as u64);
+    for (name, offset, width) in rust_sample_fields() {
+        assert_eq!(
+            get(&format!("sample.offsetof.{name}")),
+            offset as u64,
+            "offset of sample {name}"
+        );
+        assert_eq!(
+            get(&format!("sample.sizeof.{name}")),
+            width as u64,
+            "width of sample {name}"
+        );
+    }
+    // Sample::value is an i32: a negative temperature must stay negative.
+    assert_eq!(get("sample.value_is_signed"), 1, "__s32 value");
 }
 
 #[test]

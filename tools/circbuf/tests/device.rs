@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Exercises `Device` on the host, where no circbuf exists: a FIFO stands in
-//! for the byte stream (read, write, O_NONBLOCK, FIONREAD all behave alike),
-//! and the circbuf ioctls must fail with errors that name the path and the
-//! operation.
+//! Exercises `Device` and `SampleReader` on the host, where no circbuf
+//! exists: a FIFO stands in for the byte stream (read, write, O_NONBLOCK,
+//! FIONREAD all behave alike) and for the telemetry ring, and the circbuf
+//! ioctls must fail with errors that name the path and the operation.
 
 use std::path::PathBuf;
 
-use circbuf::{Device, OpenOptions, Operation};
+use circbuf::{Device, OpenOptions, Operation, Sample, SampleReader, Source};
 use rustix::io::Errno;
 
 fn fifo(name: &str) -> PathBuf {
@@ -90,6 +90,69 @@ fn circbuf_ioctls_on_a_foreign_file_are_reported_as_such() {
     let err = dev.reset().unwrap_err();
     assert_eq!(err.operation(), Operation::Reset);
     assert_eq!(err.errno(), Errno::NOTTY);
+
+    let err = dev.set_source(Source::Thermal, 1000).unwrap_err();
+    assert_eq!(err.operation(), Operation::SetSource);
+    assert_eq!(err.errno(), Errno::NOTTY);
+    assert!(
+        err.to_string()
+            .ends_with("(is this the circbuf telemetry device?)"),
+        "{err}"
+    );
+}
+
+/// The bytes the telemetry device returns for `sample`.
+fn sample_bytes(sample: &Sample) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(Sample::SIZE);
+    bytes.extend_from_slice(&sample.timestamp_ns.to_ne_bytes());
+    bytes.extend_from_slice(&sample.seq.to_ne_bytes());
+    bytes.extend_from_slice(&sample.value.to_ne_bytes());
+    bytes.extend_from_slice(&sample.flags.to_ne_bytes());
+    bytes
+}
+
+#[test]
+fn sample_reader_decodes_whole_samples_in_order() {
+    let path = fifo("samples");
+    let mut reader = SampleReader::open(&path, &rw_nonblocking()).expect("open the FIFO");
+    let written: Vec<Sample> = (0..3)
+        .map(|i| Sample {
+            timestamp_ns: 1_000_000 * (i + 1),
+            seq: 10 + i,
+            value: 45_000 - 125 * i as i32,
+            flags: if i == 0 { Sample::FIRST } else { 0 },
+        })
+        .collect();
+    let bytes: Vec<u8> = written.iter().flat_map(sample_bytes).collect();
+    assert_eq!(reader.device().write(&bytes).unwrap(), bytes.len());
+
+    let mut samples = vec![Sample::default()];
+    assert_eq!(reader.read_samples(&mut samples).unwrap(), 3);
+    assert_eq!(samples[1..], written[..], "appended after what was there");
+    assert!(samples[1].is_first() && !samples[2].is_first());
+
+    let err = reader.read_samples(&mut samples).unwrap_err();
+    assert!(err.is_would_block(), "{err}");
+    assert_eq!(samples.len(), 4);
+}
+
+#[test]
+fn sample_reader_refuses_a_read_ending_inside_a_sample() {
+    let path = fifo("partial");
+    let mut reader = SampleReader::open(&path, &rw_nonblocking()).expect("open the FIFO");
+    reader.device().write(&[0; Sample::SIZE + 5]).unwrap();
+    let mut samples = Vec::new();
+    let err = reader.read_samples(&mut samples).unwrap_err();
+    assert_eq!(err.operation(), Operation::Read);
+    assert_eq!(err.errno(), Errno::BADMSG);
+    assert!(samples.is_empty());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: read: Bad message (is this the circbuf telemetry device?)",
+            path.display()
+        )
+    );
 }
 
 #[test]

@@ -245,7 +245,7 @@ fn stats_from_bytes(bytes: &[u8; STATS_SIZE]) -> circbuf::Stats {
     let mut words = bytes
         .chunks_exact(8)
         .map(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunk")));
-    let mut next = || words.next().expect("14 fields");
+    let mut next = || words.next().expect("16 fields");
     circbuf::Stats {
         capacity: next(),
         used: next(),
@@ -261,6 +261,8 @@ fn stats_from_bytes(bytes: &[u8; STATS_SIZE]) -> circbuf::Stats {
         mode: next(),
         dropped_bytes: next(),
         dropped_records: next(),
+        source: next(),
+        rate_hz: next(),
     }
 }
 

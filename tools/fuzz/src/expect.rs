@@ -306,6 +306,6 @@ mod tests {
                 revents: PollFlags::OUT | PollFlags::WRNORM
             }
         );
-        assert_eq!(STATS_SIZE, 112);
+        assert_eq!(STATS_SIZE, 128);
     }
 }

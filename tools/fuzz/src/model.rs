@@ -320,6 +320,8 @@ impl Model {
             mode: b.mode,
             dropped_bytes: b.dropped_bytes,
             dropped_records: b.dropped_records,
+            source: b.source,
+            rate_hz: b.rate_hz,
         }
     }
 

@@ -437,6 +437,8 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply, DecodeError> {
                 mode: d.u64()?,
                 dropped_bytes: d.u64()?,
                 dropped_records: d.u64()?,
+                source: d.u64()?,
+                rate_hz: d.u64()?,
             })
         })?),
         tag => return Err(DecodeError::BadTag("reply", tag)),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `query_stats`: prints a circbuf device's statistics as an aligned table or
-//! as JSON, once or every few seconds.
+//! `query_stats`: prints a circbuf device's statistics (`/dev/circbuf`'s or
+//! `/dev/circbuf_telemetry`'s) as an aligned table or as JSON, once or every
+//! few seconds.
 //!
 //! The device is opened read-only and non-blocking and never read from, so
 //! querying takes no data from readers and never counts as a writer (which
@@ -18,7 +19,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The circbuf device to query.
+    /// The circbuf device to query, such as /dev/circbuf_telemetry.
     #[arg(default_value = circbuf::DEFAULT_PATH)]
     device: PathBuf,
 
@@ -62,16 +63,21 @@ fn describe(field: &str) -> &'static str {
         "mode" => "what writes do when the ring is full",
         "dropped_bytes" => "bytes overwriting writes dropped, since load",
         "dropped_records" => "records overwriting writes dropped, since load",
+        "source" => "what produces into the ring in the kernel",
+        "rate_hz" => "the rate the source runs or would run at, in Hz",
         _ => "",
     }
 }
 
-/// A field's value as the table shows it: the mode by name, the rest as numbers.
+/// A field's value as the table shows it: the mode and the source by name,
+/// the rest as numbers.
 fn show_value(stats: &Stats, field: &str, value: u64) -> String {
-    match (field, stats.mode()) {
-        ("mode", Some(mode)) => mode.name().to_owned(),
-        _ => value.to_string(),
+    match field {
+        "mode" => stats.mode().map(|mode| mode.name().to_owned()),
+        "source" => stats.source().map(|source| source.name().to_owned()),
+        _ => None,
     }
+    .unwrap_or_else(|| value.to_string())
 }
 
 /// Renders the statistics as a table with names left-aligned and values
@@ -184,6 +190,8 @@ mod tests {
             mode: 1,
             dropped_bytes: 4096,
             dropped_records: 2,
+            source: 1,
+            rate_hz: 1000,
         }
     }
 
@@ -211,6 +219,18 @@ mod tests {
             lines[12],
             "  mode             overwrite  what writes do when the ring is full"
         );
+        assert_eq!(
+            lines[14],
+            "  dropped_records          2  records overwriting writes dropped, since load"
+        );
+        assert_eq!(
+            lines[15],
+            "  source             thermal  what produces into the ring in the kernel"
+        );
+        assert_eq!(
+            lines[16],
+            "  rate_hz               1000  the rate the source runs or would run at, in Hz"
+        );
         for (name, line) in Stats::FIELD_NAMES.iter().zip(&lines[1..]) {
             assert!(line.trim_start().starts_with(name), "{line}");
             assert!(!describe(name).is_empty(), "{name} has no description");
@@ -234,14 +254,22 @@ mod tests {
     }
 
     #[test]
-    fn unknown_mode_shows_its_number() {
+    fn unknown_mode_and_source_show_their_numbers() {
         let stats = Stats {
             mode: 7,
+            source: 9,
             ..sample()
         };
         assert_eq!(show_value(&stats, "mode", 7), "7");
+        assert_eq!(show_value(&stats, "source", 9), "9");
         assert_eq!(show_value(&sample(), "mode", 1), "overwrite");
+        assert_eq!(show_value(&sample(), "source", 1), "thermal");
         assert_eq!(show_value(&sample(), "used", 10), "10");
+        let idle = Stats {
+            source: 0,
+            ..sample()
+        };
+        assert_eq!(show_value(&idle, "source", 0), "none");
     }
 
     #[test]
