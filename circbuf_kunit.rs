@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit tests of the ring, its records and the rules, run inside the kernel on the very
-//! files `circbuf.ko` is built from, with kernel-allocated (kvmalloc) storage.
+//! KUnit tests of the byte ring, its records, the rules and the telemetry
+//! ring, run inside the kernel on the very files `circbuf.ko` is built
+//! from, with kernel-allocated (kvmalloc) storage and the kernel's atomics.
 //!
 //! Built as its own module, `circbuf_kunit.ko`, when the kernel has KUnit,
 //! so loading circbuf itself never runs tests. The host runs the same checks
@@ -10,6 +11,7 @@
 mod records;
 mod ring;
 mod rules;
+mod sample_ring;
 mod spsc;
 
 use kernel::prelude::*;
@@ -34,8 +36,9 @@ impl kernel::Module for CircbufKunit {
 mod tests {
     use super::{
         records::{start_map_words, Dropped, RecordRing, RecordStarts},
-        ring::{new_ring, ByteRing, Consumer, Producer},
+        ring::{new_ring, new_sample_ring, ByteRing, Consumer, Producer},
         rules,
+        sample_ring::{SAMPLE_BYTES, SAMPLE_WORDS},
     };
     use kernel::{prelude::*, sync::Arc};
 
@@ -285,5 +288,43 @@ mod tests {
         let watch = rules::WriterWatch::new(0, false, 3);
         assert!(!watch.at_eof(0, 3));
         assert!(watch.at_eof(0, 4));
+    }
+
+    #[test]
+    fn sources_and_rates_follow_the_uapi() {
+        use rules::{Mode, Source};
+        for source in [Source::None, Source::Thermal] {
+            assert_eq!(Source::from_uapi(source.to_uapi()), Some(source));
+        }
+        assert_eq!(Source::from_uapi(2), None);
+        assert_eq!(Source::Thermal.name(), "thermal");
+        assert_eq!(Mode::Overwrite.name(), "overwrite");
+        assert!(rules::rate_is_valid(rules::RATE_MIN.into()));
+        assert!(rules::rate_is_valid(rules::RATE_MAX.into()));
+        assert!(!rules::rate_is_valid(0));
+        assert!(!rules::rate_is_valid(u64::from(rules::RATE_MAX) + 1));
+    }
+
+    #[test]
+    fn telemetry_ring_keeps_the_newest_whole_samples() {
+        let (mut producer, mut consumer, shared) = new_sample_ring(3).expect("allocation");
+        assert_eq!(shared.capacity(), 3);
+        let mut dropped = 0;
+        for seq in 0..5u64 {
+            dropped += u64::from(producer.push([seq; SAMPLE_WORDS]));
+        }
+        assert_eq!(dropped, 2);
+        assert_eq!(shared.len(), 3);
+        assert_eq!(shared.produced(), producer.next_position());
+        let mut out = [0u8; 2 * SAMPLE_BYTES];
+        assert_eq!(consumer.take_into(&mut out), 2);
+        for (sample, seq) in out.chunks_exact(SAMPLE_BYTES).zip(2u64..) {
+            for word in sample.chunks_exact(8) {
+                assert_eq!(word, seq.to_ne_bytes());
+            }
+        }
+        assert_eq!(consumer.take_into(&mut out[..SAMPLE_BYTES - 1]), 0);
+        assert_eq!(consumer.discard(), 1);
+        assert!(shared.is_empty());
     }
 }
