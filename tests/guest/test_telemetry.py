@@ -231,6 +231,30 @@ def test_no_torn_or_repeated_sample_with_many_readers():
     assert len(every) + now["dropped_records"] == now["writes"]
 
 
+def test_killed_readers_never_stall_the_timer():
+    """Readers killed while asleep in read and while copying: the timer goes
+    on, and a reader afterwards gets every sample still in the ring."""
+    reload_module(telemetry_samples=64)
+    start(rate=5000)
+    for _ in range(3):
+        readers = [Child(_reader(60)) for _ in range(3)]
+        for child in readers:
+            wait_for(lambda: tstats()["bytes_read"] > 0, "a reader to read")
+            child.kill()
+    seen = tstats()["writes"]
+    wait_for(lambda: tstats()["writes"] >= seen + 500, "500 more samples after the kills")
+    stop()
+    fd = os.open(TELEMETRY, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        rest = drain(fd)
+    finally:
+        os.close(fd)
+    now = tstats()
+    assert [s[0] for s in rest] == list(range(now["writes"] - len(rest), now["writes"]))
+    # The one reader left is the file tstats() opened for the call.
+    assert now["readers"] == 1 and now["used"] == 0
+
+
 def test_start_stop_and_restart_under_readers():
     reload_module()
     fd = os.open(TELEMETRY, os.O_RDONLY)
