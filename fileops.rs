@@ -412,12 +412,13 @@ impl<T: StreamFile> Shims<T> {
             let misc = Opaque::cast_from(misc.cast::<bindings::miscdevice>());
             &*kernel::container_of!(misc, Registration<T>, misc)
         };
-        // SAFETY: `attr` is one of `ATTRIBUTES`, whose names are `'static`
-        // C strings.
+        // SAFETY: `attr` is one of the attributes of `ATTRIBUTE_LIST`, whose
+        // names are `'static` C strings.
         let name = unsafe { CStr::from_char_ptr((*attr).attr.name) };
-        // SAFETY: sysfs passes a page of PAGE_SIZE bytes, ours for the call.
-        let page =
-            unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
+        let len = kernel::page::PAGE_SIZE;
+        // SAFETY: sysfs passes a page of `len` bytes, valid for reads and
+        // writes, that nothing else touches during the call.
+        let page = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
         let mut out = PageWriter { page, len: 0 };
         match T::show_attribute(reg.shared(), name.to_bytes(), &mut out) {
             // At most PAGE_SIZE.
