@@ -67,3 +67,14 @@ static_assert(CIRCBUF_SET_MODE == _IOW(0xC1, 0x03, __u32), "update ioctl.rs");
 static_assert(CIRCBUF_MODE_BLOCK == 0 && CIRCBUF_MODE_OVERWRITE == 1, "update rules.rs");
 /* rules.rs and records.rs: the largest atomic write */
 static_assert(CIRCBUF_ATOMIC_WRITE_MAX == 4096, "update rules.rs");
+/* mapping.rs: the pages of the mapped consumer and their words */
+static_assert(CIRCBUF_MMAP_CONSUMER_PGOFF == 0 && CIRCBUF_MMAP_PRODUCER_PGOFF == 1,
+	      "update mapping.rs");
+static_assert(offsetof(struct circbuf_mmap_producer, tail) == 0 * 8 &&
+	      offsetof(struct circbuf_mmap_producer, capacity) == 1 * 8 &&
+	      offsetof(struct circbuf_mmap_producer, flags) == 2 * 8 &&
+	      sizeof(struct circbuf_mmap_producer) == 3 * 8, "update mapping.rs");
+static_assert(offsetof(struct circbuf_mmap_consumer, head) == 0 &&
+	      sizeof(struct circbuf_mmap_consumer) == 8, "update mapping.rs");
+static_assert(CIRCBUF_MMAP_WRITERS_WAITING == 1, "update mapping.rs");
+static_assert(CIRCBUF_WAKE_WRITERS == _IO(0xC1, 0x05), "update ioctl.rs");

@@ -14,6 +14,9 @@ mod compat;
 mod device;
 mod fileops;
 mod ioctl;
+mod mapped;
+mod mapping;
+mod pages;
 mod records;
 mod ring;
 mod rules;
@@ -34,6 +37,7 @@ use kernel::{
         File,
     },
     iov::{IovIterDest, IovIterSource},
+    mm::virt::VmaNew,
     prelude::*,
     seq_file::SeqFile,
     seq_print,
@@ -187,6 +191,8 @@ impl kernel::Module for CircbufModule {
 /// The state of one open file of `/dev/circbuf`.
 struct OpenFile {
     device: Arc<Circbuf>,
+    /// The file's identity for the device, never 0.
+    id: u64,
     access: Access,
     watch: WriterWatch,
     counters: FileCounters,
@@ -211,18 +217,19 @@ impl StreamFile for OpenFile {
         let mut this = KBox::new(
             OpenFile {
                 device: device.clone(),
+                id: 0,
                 access,
                 watch: WriterWatch::new(0, false, 0),
                 counters: FileCounters::new(),
             },
             GFP_KERNEL,
         )?;
-        this.watch = device.open(access);
+        (this.watch, this.id) = device.open(access);
         Ok(this)
     }
 
     fn release(this: KBox<Self>, _file: &File) {
-        this.device.release(this.access);
+        this.device.release(this.id, this.access);
     }
 
     fn read_iter(this: &Self, dest: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize> {
@@ -242,7 +249,12 @@ impl StreamFile for OpenFile {
     }
 
     fn poll(this: &Self, file: &File, table: PollTable<'_>) -> u32 {
-        this.device.poll(file, table, this.access, &this.watch)
+        this.device
+            .poll(file, this.id, table, this.access, &this.watch)
+    }
+
+    fn mmap(this: &Self, _file: &File, pgoff: usize, vma: &VmaNew) -> Result {
+        this.device.mmap(this.id, this.access, pgoff, vma)
     }
 
     fn ioctl(this: &Self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit tests of the byte ring, its records, the rules and the telemetry
-//! ring, run inside the kernel on the very files `circbuf.ko` is built
-//! from, with kernel-allocated (kvmalloc) storage and the kernel's atomics.
+//! KUnit tests of the byte ring, its pages, its records, the rules and the
+//! telemetry ring, run inside the kernel on the very files `circbuf.ko` is
+//! built from, with kernel-allocated storage and the kernel's atomics.
 //!
 //! Built as its own module, `circbuf_kunit.ko`, when the kernel has KUnit,
 //! so loading circbuf itself never runs tests. The host runs the same checks
 //! and more with `cargo test` in `host/`.
 
+mod pages;
 mod records;
 mod ring;
 mod rules;
@@ -35,12 +36,18 @@ impl kernel::Module for CircbufKunit {
 #[kunit_tests(circbuf_ring)]
 mod tests {
     use super::{
+        pages::{ring_page, SharedPage},
         records::{start_map_words, Dropped, RecordRing, RecordStarts},
         ring::{new_ring, new_sample_ring, ByteRing, Consumer, Producer},
         rules,
         sample_ring::{SAMPLE_BYTES, SAMPLE_WORDS},
+        spsc::Storage,
     };
-    use kernel::{prelude::*, sync::Arc};
+    use kernel::{
+        page::PAGE_SIZE,
+        prelude::*,
+        sync::{atomic::Relaxed, Arc},
+    };
 
     /// The two halves of a new ring, on one thread.
     struct Ring {
@@ -148,6 +155,52 @@ mod tests {
         assert_eq!(r.producer.free(), 10);
         let mut out = [0u8; 4];
         assert_eq!(take(&mut r, &mut out), 0);
+    }
+
+    /// The pages a mapping gets are the ring's bytes, in storage order, and
+    /// the totals the mapped consumer sees follow the positions.
+    #[test]
+    fn ring_pages_hold_its_bytes_and_totals_follow_the_positions() {
+        let capacity = 3 * PAGE_SIZE;
+        let mut r = ring(capacity);
+        let pattern = |n: usize| (n % 251) as u8;
+        let mut data = KVVec::with_capacity(capacity, GFP_KERNEL).expect("allocation");
+        for n in 0..capacity {
+            data.push(pattern(n), GFP_KERNEL).expect("allocation");
+        }
+        // 100 bytes in and out, so the next write wraps.
+        assert_eq!(put(&mut r, &data[..100]), 100);
+        r.consumer.discard(100);
+        assert_eq!(put(&mut r, &data), capacity);
+        assert_eq!(r.producer.written(), 100 + capacity as u64);
+        assert_eq!(r.consumer.taken(), 100);
+        assert_eq!(r.shared.storage().capacity(), capacity);
+        let mut page_bytes = KVVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL).expect("allocation");
+        for offset in (0..capacity).step_by(PAGE_SIZE) {
+            let page = ring_page(&r.shared, offset).expect("a page of the ring");
+            // SAFETY: `page_bytes` holds a page of writable bytes, and
+            // nothing writes the ring on this thread meanwhile.
+            unsafe { page.read_raw(page_bytes.as_mut_ptr(), 0, PAGE_SIZE) }.expect("read");
+            for (i, byte) in page_bytes.iter().enumerate() {
+                // Storage index `offset + i` holds byte n of the second write
+                // with 100 + n = offset + i modulo the capacity.
+                let n = (offset + i + capacity - 100) % capacity;
+                assert_eq!(*byte, pattern(n));
+            }
+        }
+        assert!(ring_page(&r.shared, capacity).is_err());
+    }
+
+    /// A shared page starts zeroed, and its page is where its words are.
+    #[test]
+    fn shared_page_words_are_its_page() {
+        let shared = SharedPage::new().expect("allocation");
+        shared.word(2).store(0x0123_4567_89ab_cdef, Relaxed);
+        let mut words = [u64::MAX; 4];
+        // SAFETY: `words` holds 32 writable bytes, and nothing writes the
+        // page on this thread meanwhile.
+        unsafe { shared.page().read_raw(words.as_mut_ptr().cast(), 0, 32) }.expect("read");
+        assert_eq!(words, [0, 0, 0x0123_4567_89ab_cdef, 0]);
     }
 
     #[test]

@@ -31,9 +31,23 @@
 //! and reads end at a record boundary, so that a reader with a buffer of at
 //! least `PIPE_BUF` bytes never holds part of a record whose rest is dropped.
 //! The record map exists only once the device has been in overwrite mode.
+//!
+//! A file may instead hold the consumer half through a mapping of the ring
+//! ([`MappedConsumer`], `mapped.rs`): it then publishes its progress in a
+//! page of its own, which the kernel takes in under the reader lock when
+//! the consumer polls, when a writer finds the ring full, on
+//! `CIRCBUF_WAKE_WRITERS` and when the file is closed. Every write
+//! publishes the tail in the producer's page, which the consumer maps
+//! read-only. Meanwhile `read(2)` fails with `EBUSY`.
 
 use crate::{
     ioctl::Controls,
+    mapped,
+    mapping::{
+        consumer_area, insert_consumer_page, insert_producer_area, producer_area, MappedConsumer,
+        CAPACITY, CONSUMER_PGOFF, FLAGS, HEAD, PRODUCER_PGOFF, TAIL, WRITERS_WAITING,
+    },
+    pages::SharedPage,
     records::{start_map_words, RecordRing, RecordStarts},
     ring::{new_ring, ByteRing, Consumer, Producer},
     rules::{self, Mode, Source, WriterWatch},
@@ -44,11 +58,14 @@ use kernel::{
     bindings,
     fs::File,
     iov::{IovIterDest, IovIterSource},
+    mm::virt::VmaNew,
     new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     static_lock_class,
     sync::{
-        atomic::{Acquire, Atomic, Full, Relaxed},
+        atomic::{Acquire, Atomic, Full, Relaxed, Release},
+        lock::{mutex::MutexBackend, Guard},
         Arc, Mutex,
     },
 };
@@ -63,6 +80,8 @@ struct ReadSide {
     consumer: Consumer,
     /// Where records start; there once the device has been in overwrite mode.
     starts: Option<RecordStarts<KVVec<u64>>>,
+    /// The file whose mapping holds the consumer half, if any.
+    mapped: Option<MappedConsumer>,
     counters: ReadCounters,
 }
 
@@ -89,8 +108,16 @@ pub(crate) struct Circbuf {
     #[pin]
     writer: Mutex<WriteSide>,
     /// The ring both halves point to, for what needs no side: wait
-    /// conditions, poll, `FIONREAD`.
+    /// conditions, poll, `FIONREAD`, mappings.
     ring: Arc<ByteRing>,
+    /// The producer's page of the mapped consumer: the tail every write
+    /// publishes, the capacity and the writers' flag.
+    producer_page: SharedPage,
+    /// The identity of the file in `ReadSide::mapped`, 0 if none: exact
+    /// under the reader lock, a hint without it.
+    mapped_by: Atomic<u64>,
+    /// Identities for open files, counting from 1.
+    files: Atomic<u64>,
     /// The mode is [`Mode::Overwrite`]; stable under either lock.
     overwriting: Atomic<bool>,
     /// Open files with read access.
@@ -126,6 +153,8 @@ impl Circbuf {
     /// now.
     pub(crate) fn new(capacity: usize, mode: Mode) -> Result<impl PinInit<Self>> {
         let (producer, consumer, ring) = new_ring(capacity)?;
+        let producer_page = SharedPage::new()?;
+        producer_page.word(CAPACITY).store(capacity as u64, Relaxed);
         let (starts, scratch) = match mode {
             Mode::Block => (None, None),
             Mode::Overwrite => {
@@ -138,6 +167,7 @@ impl Circbuf {
             reader <- new_mutex!(ReadSide {
                 consumer,
                 starts,
+                mapped: None,
                 counters: ReadCounters::default(),
             }),
             writer <- new_mutex!(WriteSide {
@@ -146,6 +176,9 @@ impl Circbuf {
                 counters: WriteCounters::default(),
             }),
             ring,
+            producer_page,
+            mapped_by: Atomic::new(0),
+            files: Atomic::new(1),
             overwriting: Atomic::new(mode == Mode::Overwrite),
             readers: Atomic::new(0),
             writers: Atomic::new(0),
@@ -174,8 +207,8 @@ impl Circbuf {
     }
 
     /// Accounts for a new open file; returns what its reads need to know
-    /// to recognise end of file.
-    pub(crate) fn open(&self, access: Access) -> WriterWatch {
+    /// to recognise end of file, and the file's identity, never 0.
+    pub(crate) fn open(&self, access: Access) -> (WriterWatch, u64) {
         let writer_opens = self.writer_opens.load(Acquire);
         let watch = WriterWatch::new(
             self.writers.load(Acquire),
@@ -189,11 +222,14 @@ impl Circbuf {
             self.writers.fetch_add(1, Full);
             self.writer_opens.fetch_add(1, Full);
         }
-        watch
+        (watch, self.files.fetch_add(1, Relaxed))
     }
 
-    /// Accounts for the last close of a file.
-    pub(crate) fn release(&self, access: Access) {
+    /// Accounts for the last close of the file `file`.
+    pub(crate) fn release(&self, file: u64, access: Access) {
+        if self.mapped_by.load(Acquire) == file {
+            self.end_mapping(file);
+        }
         if access.read {
             self.readers.fetch_sub(1, Full);
         }
@@ -216,6 +252,9 @@ impl Circbuf {
             return Ok(0);
         }
         let mut guard = self.reader.lock();
+        if guard.mapped.is_some() {
+            return Err(EBUSY);
+        }
         while guard.consumer.is_empty() {
             if self.at_eof(watch) {
                 return Ok(0);
@@ -230,6 +269,9 @@ impl Circbuf {
                 .wait_interruptible_exclusive(|| !self.ring.is_empty() || self.at_eof(watch));
             woken?;
             guard = self.reader.lock();
+            if guard.mapped.is_some() {
+                return Err(EBUSY);
+            }
         }
         let side = &mut *guard;
         let wanted = match (self.mode(), &side.starts) {
@@ -274,6 +316,9 @@ impl Circbuf {
         let capacity = self.ring.capacity();
         let atomic = rules::write_is_atomic(total, capacity);
         let mut stored = 0;
+        // Whether the mapped consumer's head was taken in since the last
+        // wait or fill (and, for a blocking write, the writers' flag raised).
+        let mut took_in = false;
         let outcome = loop {
             if self.mode() == Mode::Overwrite {
                 if let Some((filled, outcome)) = self.overwrite(source, total - stored, stored) {
@@ -295,7 +340,9 @@ impl Circbuf {
                 if filled > 0 {
                     side.counters.writes += u64::from(stored == 0);
                     side.counters.bytes_written += filled as u64;
+                    self.publish_tail(&side.producer);
                     stored += filled;
+                    took_in = false;
                     drop(side);
                     self.readable.wake_poll(READABLE);
                 }
@@ -307,15 +354,33 @@ impl Circbuf {
                 }
                 continue;
             }
+            if !took_in && self.mapped_by.load(Relaxed) != 0 {
+                drop(side);
+                if !nonblock {
+                    // Raised before the head is loaded, which a full
+                    // barrier orders after it (see `mapped.rs`).
+                    self.producer_page.word(FLAGS).xchg(WRITERS_WAITING, Full);
+                }
+                let mut reader = self.reader.lock();
+                self.take_in(&mut reader);
+                drop(reader);
+                took_in = true;
+                continue;
+            }
             if nonblock {
                 break Err(EAGAIN);
             }
             side.counters.write_waits += 1;
             drop(side);
             let remaining = total - stored;
+            // With a mapped consumer, a consumer that saw the flag clears it
+            // (`CIRCBUF_WAKE_WRITERS`) once it has published room.
+            let flagged = core::mem::take(&mut took_in);
             let woken = self.writable.wait_interruptible(|| {
                 let free = capacity - self.ring.len();
-                self.mode() == Mode::Overwrite || rules::write_room(remaining, free, atomic) > 0
+                self.mode() == Mode::Overwrite
+                    || rules::write_room(remaining, free, atomic) > 0
+                    || (flagged && !self.writers_flagged())
             });
             if let Err(err) = woken {
                 break Err(err);
@@ -384,6 +449,7 @@ impl Circbuf {
         if stored > 0 {
             counters.writes += u64::from(stored_before == 0);
             counters.bytes_written += stored as u64;
+            self.publish_tail(producer);
         }
         drop(writer);
         drop(reader);
@@ -394,10 +460,13 @@ impl Circbuf {
     }
 
     /// Registers `table` with the wait queues `access` can wait on and
-    /// returns the ready mask.
+    /// returns the ready mask. For the mapped consumer `id`, it first takes
+    /// in the consumer's head, so `EPOLLIN` means that the producer's tail
+    /// is ahead of it.
     pub(crate) fn poll(
         &self,
         file: &File,
+        id: u64,
         table: PollTable<'_>,
         access: Access,
         watch: &WriterWatch,
@@ -410,10 +479,15 @@ impl Circbuf {
         }
         let mut mask = 0;
         if access.read {
-            if !self.ring.is_empty() {
+            let (readable, eof) = if self.mapped_by.load(Acquire) == id {
+                self.poll_mapped(id)
+            } else {
+                (!self.ring.is_empty(), self.at_eof(watch))
+            };
+            if readable {
                 mask |= READABLE;
             }
-            if self.at_eof(watch) {
+            if eof {
                 mask |= bindings::POLLHUP;
             }
         }
@@ -425,13 +499,173 @@ impl Circbuf {
         }
         mask
     }
+
+    /// Publishes the tail `producer` has reached to the mapped consumer;
+    /// the release store orders it after the bytes it covers.
+    fn publish_tail(&self, producer: &Producer) {
+        self.producer_page
+            .word(TAIL)
+            .store(producer.written(), Release);
+    }
+
+    /// Whether a writer waits for room and the mapped consumer has not yet
+    /// answered the flag.
+    fn writers_flagged(&self) -> bool {
+        self.producer_page.word(FLAGS).load(Acquire) & WRITERS_WAITING != 0
+    }
+
+    /// Takes in the head the mapped consumer published, if there is one
+    /// and it is a head it may publish (see `mapped::newly_consumed`);
+    /// other values are ignored. Wakes the writers for the room.
+    fn take_in(&self, side: &mut ReadSide) {
+        let Some(consumer) = side.mapped.as_ref() else {
+            return;
+        };
+        let published = consumer.page.word(HEAD).load(Acquire);
+        // Loaded after the ring's own tail was published, so the consumer
+        // half holds at least the bytes up to it.
+        let tail = self.producer_page.word(TAIL).load(Acquire);
+        let Some(handed_back) = mapped::newly_consumed(published, side.consumer.taken(), tail)
+        else {
+            return;
+        };
+        if handed_back == 0 {
+            return;
+        }
+        // At most the capacity: it fits in a usize.
+        side.consumer.discard(handed_back as usize);
+        side.counters.reads += 1;
+        side.counters.bytes_read += handed_back;
+        self.writable.wake_poll(WRITABLE);
+    }
+
+    /// Takes in the mapped consumer `id`'s head for its poll; returns
+    /// whether the tail it can see is ahead of that head, and whether it
+    /// is at end of file, leaving out its own file's write access.
+    fn poll_mapped(&self, id: u64) -> (bool, bool) {
+        let mut reader = self.reader.lock();
+        self.take_in(&mut reader);
+        let Some(consumer) = reader.mapped.as_ref().filter(|m| m.owner == id) else {
+            return (false, false);
+        };
+        // The tail in the producer's page, not the ring's own, which a
+        // write publishes first: POLLIN must mean bytes the consumer sees.
+        let readable = self.producer_page.word(TAIL).load(Acquire) != reader.consumer.taken();
+        let writers = self.writers.load(Acquire) - u64::from(consumer.own_writer);
+        let eof = consumer
+            .watch
+            .at_eof(writers, self.writer_opens.load(Acquire));
+        (readable, eof)
+    }
+
+    /// Ends the mapping of `file` on its last close: its last head is
+    /// taken in, and what it left unread stays for `read(2)`. The mapping
+    /// itself may live on, on pages the device no longer reads.
+    fn end_mapping(&self, file: u64) {
+        let mut reader = self.reader.lock();
+        self.take_in(&mut reader);
+        if reader.mapped.as_ref().is_some_and(|m| m.owner == file) {
+            reader.mapped = None;
+            self.mapped_by.store(0, Release);
+        }
+        drop(reader);
+        // No consumer is left to answer the writers' flag.
+        self.producer_page.word(FLAGS).xchg(0, Full);
+        self.writable.wake_all(WRITABLE);
+        self.readable.wake_all(READABLE);
+    }
+
+    /// Makes the file `file` the mapped consumer, unless it already is.
+    /// Returns the reader lock, so that what the caller maps is undone with
+    /// the claim if mapping fails, and whether this call made the claim.
+    /// `EBUSY` if another file is the mapped consumer, `EAGAIN` if the
+    /// reader lock is taken, `EINVAL` if the ring cannot be mapped.
+    fn claim(
+        &self,
+        file: u64,
+        access: Access,
+    ) -> Result<(Guard<'_, ReadSide, MutexBackend>, bool)> {
+        // mmap() holds the mmap lock, which a read(2) holding the reader
+        // lock may be waiting for to fault in its user buffer: waiting here
+        // for the reader lock could deadlock, trying cannot.
+        let mut reader = self.reader.try_lock().ok_or(EAGAIN)?;
+        if let Some(consumer) = reader.mapped.as_ref() {
+            return if consumer.owner == file {
+                Ok((reader, false))
+            } else {
+                Err(EBUSY)
+            };
+        }
+        if self.mode() != Mode::Block || !mapped::mappable(self.ring.capacity(), PAGE_SIZE) {
+            return Err(EINVAL);
+        }
+        let page = Arc::new(SharedPage::new()?, GFP_KERNEL)?;
+        page.word(HEAD).store(reader.consumer.taken(), Relaxed);
+        let own_writer = access.write;
+        let writer_opens = self.writer_opens.load(Acquire);
+        let watch = WriterWatch::new(
+            self.writers.load(Acquire) - u64::from(own_writer),
+            !reader.consumer.is_empty(),
+            writer_opens,
+        );
+        reader.mapped = Some(MappedConsumer {
+            owner: file,
+            page,
+            watch,
+            own_writer,
+        });
+        self.mapped_by.store(file, Release);
+        Ok((reader, true))
+    }
+
+    /// Maps the area at page offset `pgoff` of the mapped consumer `file`
+    /// (`include/uapi/linux/circbuf.h`), making the file the mapped
+    /// consumer if no file is. A failed call leaves no claim it made.
+    pub(crate) fn mmap(&self, file: u64, access: Access, pgoff: usize, vma: &VmaNew) -> Result {
+        let (area, mut reader, claimed) = match pgoff {
+            CONSUMER_PGOFF => {
+                let area = consumer_area(vma)?;
+                let (reader, claimed) = self.claim(file, access)?;
+                (area, Some(reader), claimed)
+            }
+            // The owner's claim cannot end while it maps: its file is open.
+            PRODUCER_PGOFF if self.mapped_by.load(Acquire) == file => {
+                (producer_area(vma, self.ring.capacity())?, None, false)
+            }
+            PRODUCER_PGOFF => {
+                let area = producer_area(vma, self.ring.capacity())?;
+                let (reader, claimed) = self.claim(file, access)?;
+                (area, Some(reader), claimed)
+            }
+            _ => return Err(EINVAL),
+        };
+        let mapped = match reader.as_ref().and_then(|side| side.mapped.as_ref()) {
+            Some(consumer) if pgoff == CONSUMER_PGOFF => insert_consumer_page(area, &consumer.page),
+            _ if pgoff == PRODUCER_PGOFF => {
+                insert_producer_area(area, &self.producer_page, &self.ring)
+            }
+            _ => Err(EINVAL),
+        };
+        if let (Err(_), true, Some(side)) = (&mapped, claimed, reader.as_mut()) {
+            side.mapped = None;
+            self.mapped_by.store(0, Release);
+        }
+        mapped
+    }
 }
 
 impl Controls for Circbuf {
-    /// Discards the content of the ring and wakes the writers waiting for room.
-    fn reset(&self) {
-        self.reader.lock().consumer.discard(usize::MAX);
+    /// Discards the content of the ring and wakes the writers waiting for
+    /// room; `EBUSY` while a mapped consumer holds the content.
+    fn reset(&self) -> Result {
+        let mut reader = self.reader.lock();
+        if reader.mapped.is_some() {
+            return Err(EBUSY);
+        }
+        reader.consumer.discard(usize::MAX);
+        drop(reader);
         self.writable.wake_poll(WRITABLE);
+        Ok(())
     }
 
     /// Switches what writes do when the ring is full; writers waiting for
@@ -448,6 +682,10 @@ impl Controls for Circbuf {
         };
         let mut reader = self.reader.lock();
         let mut writer = self.writer.lock();
+        if mode == Mode::Overwrite && reader.mapped.is_some() {
+            // Dropping records would move a head that user space owns.
+            return Err(EBUSY);
+        }
         if reader.starts.is_none() {
             if let Some((starts, scratch)) = buffers.take() {
                 reader.starts = Some(starts);
@@ -485,7 +723,8 @@ impl Controls for Circbuf {
 
     /// A consistent snapshot of the statistics.
     fn stats(&self) -> Stats {
-        let reader = self.reader.lock();
+        let mut reader = self.reader.lock();
+        self.take_in(&mut reader);
         let writer = self.writer.lock();
         Stats {
             capacity: self.ring.capacity(),
@@ -498,6 +737,17 @@ impl Controls for Circbuf {
             source: Source::None,
             rate_hz: 0,
         }
+    }
+
+    /// Answers the writers' flag of the mapped consumer: clears it, takes in
+    /// the consumer's head and wakes the writers.
+    fn wake_writers(&self) -> Result {
+        self.producer_page.word(FLAGS).xchg(0, Full);
+        let mut reader = self.reader.lock();
+        self.take_in(&mut reader);
+        drop(reader);
+        self.writable.wake_poll(WRITABLE);
+        Ok(())
     }
 
     /// `/dev/circbuf` has no kernel source: its writers produce.

@@ -27,6 +27,7 @@ use kernel::{
     ffi::{c_char, c_int, c_long, c_uint, c_ulong},
     fs::{file::flags::O_NONBLOCK, File},
     iov::{IovIterDest, IovIterSource},
+    mm::virt::VmaNew,
     prelude::*,
     seq_file::SeqFile,
     types::{ForeignOwnable, Opaque},
@@ -66,6 +67,15 @@ pub(crate) trait StreamFile: Sized {
         file: &File,
         table: PollTable<'_>,
     ) -> u32;
+
+    /// `mmap(2)` of the area at page offset `pgoff` into `vma`, which is
+    /// being set up.
+    fn mmap(
+        this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        file: &File,
+        pgoff: usize,
+        vma: &VmaNew,
+    ) -> Result;
 
     /// `ioctl(2)`; 32-bit callers arrive here too, through `compat_ptr_ioctl`.
     fn ioctl(
@@ -185,6 +195,7 @@ impl<T: StreamFile> Shims<T> {
         read_iter: Some(Self::read_iter),
         write_iter: Some(Self::write_iter),
         poll: Some(Self::poll),
+        mmap: Some(Self::mmap),
         unlocked_ioctl: Some(Self::ioctl),
         // The ioctl arguments have one layout for 32- and 64-bit callers;
         // only the pointer needs converting.
@@ -368,6 +379,30 @@ impl<T: StreamFile> Shims<T> {
             )
         };
         T::poll(this, file, table)
+    }
+
+    /// # Safety
+    ///
+    /// Called by `mmap_region()` with an open file and a vma it is setting
+    /// up for that file.
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: The vma is being set up and not yet in the address space,
+        // so nothing writes its page offset meanwhile. An unsigned long is
+        // as wide as a usize.
+        let pgoff = unsafe { (*vma).vm_pgoff };
+        // SAFETY: The vma is undergoing its initial setup, with the mmap
+        // lock held, for the whole call.
+        let area = unsafe { VmaNew::from_raw(vma) };
+        // SAFETY: The file is open and valid for the duration of the call,
+        // and no fdget_pos region is active on it.
+        let (this, file) = unsafe { (Self::private(file), File::from_raw_file(file)) };
+        match T::mmap(this, file, pgoff, area) {
+            Ok(()) => 0,
+            Err(err) => err.to_errno(),
+        }
     }
 
     /// # Safety

@@ -29,6 +29,8 @@ pub(crate) const CIRCBUF_SET_MODE: u32 = _IOW::<u32>(MAGIC, 0x03);
 /// Starts, restarts or stops the source from a `struct circbuf_source`
 /// (two `__u32`: the source, the rate); needs write access.
 pub(crate) const CIRCBUF_SET_SOURCE: u32 = _IOW::<[u32; 2]>(MAGIC, 0x04);
+/// Takes in the mapped consumer's head and wakes the writers waiting for room.
+pub(crate) const CIRCBUF_WAKE_WRITERS: u32 = _IO(MAGIC, 0x05);
 /// The bytes waiting to be read, as an `int`, as on pipes and sockets.
 const FIONREAD: u32 = crate::compat::FIONREAD;
 
@@ -37,13 +39,15 @@ pub(crate) trait Controls {
     /// A consistent snapshot of the statistics.
     fn stats(&self) -> Stats;
     /// Discards the content and wakes what waits for room.
-    fn reset(&self);
+    fn reset(&self) -> Result;
     /// Switches what writes do when the ring is full.
     fn set_mode(&self, mode: Mode) -> Result;
     /// Starts the source at `rate_hz` (already in range), or stops it.
     fn set_source(&self, source: Source, rate_hz: u32) -> Result;
     /// The number of bytes waiting to be read.
     fn used(&self) -> usize;
+    /// Answers the mapped consumer's writers' flag.
+    fn wake_writers(&self) -> Result;
 }
 
 /// Runs ioctl `cmd` with argument `arg` on `dev`, for a file with or
@@ -73,7 +77,8 @@ pub(crate) fn dispatch(
                 .writer()
                 .write(&first)?;
         }
-        CIRCBUF_RESET => dev.reset(),
+        CIRCBUF_RESET => dev.reset()?,
+        CIRCBUF_WAKE_WRITERS => dev.wake_writers()?,
         CIRCBUF_SET_MODE => {
             let value: u32 = UserSlice::new(arg, size_of::<u32>()).reader().read()?;
             dev.set_mode(Mode::from_uapi(value.into()).ok_or(EINVAL)?)?;

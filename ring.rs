@@ -2,9 +2,10 @@
 
 //! The kernel-free rings as the driver uses them: the kernel's atomics
 //! for their positions, the kernel's `Arc` for the pointer both halves
-//! hold, and kvmalloc'd `KVVec`s for their contents. The byte ring
-//! (`spsc.rs`) is `/dev/circbuf`'s; the sample ring (`sample_ring.rs`) is
-//! the telemetry device's.
+//! hold, and allocations for their contents. The byte ring (`spsc.rs`) is
+//! `/dev/circbuf`'s, in a vmalloc'd `VVec` whose pages the mapped consumer
+//! maps (`pages.rs`); the sample ring (`sample_ring.rs`) is the telemetry
+//! device's, in a kvmalloc'd `KVVec`.
 
 use crate::{
     sample_ring::{SampleConsumer, SampleProducer, SampleRing, Word, SAMPLE_WORDS},
@@ -35,23 +36,23 @@ impl Position for Atomic<usize> {
 // SAFETY: Clones of an `Arc` point to one allocation, which lives while any does.
 unsafe impl<T> Share for Arc<T> {}
 
-// SAFETY: A `KVVec`'s elements live in a kvmalloc allocation that moving the
-// `KVVec` does not move, and its length only changes through `&mut`
+// SAFETY: A `VVec`'s elements live in a vmalloc allocation that moving the
+// `VVec` does not move, and its length only changes through `&mut`
 // methods, which nothing calls once the ring owns it.
-unsafe impl StableBuffer for KVVec<u8> {}
+unsafe impl StableBuffer for VVec<u8> {}
 
-/// The driver's ring of bytes.
-pub(crate) type ByteRing = spsc::Ring<OwnedBytes<KVVec<u8>>, Atomic<usize>>;
+/// The driver's ring of bytes, in whole vmalloc'd pages that can be mapped.
+pub(crate) type ByteRing = spsc::Ring<OwnedBytes<VVec<u8>>, Atomic<usize>>;
 /// The half user writers share, behind the writer lock.
 pub(crate) type Producer = spsc::Producer<Arc<ByteRing>>;
 /// The half user readers share, behind the reader lock.
 pub(crate) type Consumer = spsc::Consumer<Arc<ByteRing>>;
 
-/// A new, empty ring of `capacity` bytes, allocated with kvmalloc so that
-/// large rings need not be physically contiguous: its two halves, and a
+/// A new, empty ring of `capacity` bytes, vmalloc'd so that its pages can
+/// be mapped into user space (slab memory cannot be): its two halves, and a
 /// pointer to it for looks that need neither (how full it is).
 pub(crate) fn new_ring(capacity: usize) -> Result<(Producer, Consumer, Arc<ByteRing>)> {
-    let bytes = KVVec::from_elem(0u8, capacity, GFP_KERNEL)?;
+    let bytes = VVec::from_elem(0u8, capacity, GFP_KERNEL)?;
     let mut shared = None;
     let (producer, consumer) =
         ByteRing::new(OwnedBytes::new(bytes))

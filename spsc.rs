@@ -198,8 +198,13 @@ impl<S: Storage, P: Position> Ring<S, P> {
             Producer {
                 ring: ring.clone(),
                 tail: 0,
+                written: 0,
             },
-            Consumer { ring, head: 0 },
+            Consumer {
+                ring,
+                head: 0,
+                taken: 0,
+            },
         ))
     }
 
@@ -216,6 +221,12 @@ impl<S: Storage, P: Position> Ring<S, P> {
         // Loaded apart, the two may be from different moments; the
         // invariant holds for each pair a side published, not for this one.
         distance(head, tail, self.capacity()).min(self.capacity())
+    }
+
+    /// Where the bytes are, for whoever maps them into user space; only the
+    /// halves read or write them.
+    pub(crate) fn storage(&self) -> &S {
+        &self.storage
     }
 
     /// Whether there is nothing to read (a snapshot, as [`Ring::len`]).
@@ -235,9 +246,11 @@ impl<S: Storage, P: Position> Ring<S, P> {
 /// # Invariants
 ///
 /// `tail` is the ring's tail position: only this half stores it.
+/// `written` is the number of bytes ever written, modulo 2^64.
 pub(crate) struct Producer<R> {
     ring: R,
     tail: usize,
+    written: u64,
 }
 
 impl<R, S, P> Producer<R>
@@ -256,6 +269,13 @@ where
     /// The storage index the next written byte goes to.
     pub(crate) fn tail_index(&self) -> usize {
         index(self.tail, self.ring.capacity())
+    }
+
+    /// The number of bytes ever written, modulo 2^64: the tail as the
+    /// mapped consumer counts it. Its storage index is this modulo the
+    /// capacity until 2^64 bytes have passed, which no device lives to see.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
     }
 
     /// Moves up to `max` bytes into the ring through `fill`.
@@ -293,6 +313,7 @@ where
             // INVARIANT: `done <= free()`, so the ring holds at most its
             // capacity; this half alone stores the tail.
             self.tail = advance(self.tail, done, capacity);
+            self.written = self.written.wrapping_add(done as u64);
             ring.tail.store_release(self.tail);
         }
         done
@@ -304,9 +325,11 @@ where
 /// # Invariants
 ///
 /// `head` is the ring's head position: only this half stores it.
+/// `taken` is the number of bytes ever taken out, modulo 2^64.
 pub(crate) struct Consumer<R> {
     ring: R,
     head: usize,
+    taken: u64,
 }
 
 impl<R, S, P> Consumer<R>
@@ -364,6 +387,12 @@ where
         done
     }
 
+    /// The number of bytes ever taken out, read or dropped, modulo 2^64:
+    /// the head as the mapped consumer counts it.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken
+    }
+
     /// Drops the `count` oldest bytes (all of them, if fewer are waiting)
     /// and publishes their room.
     pub(crate) fn discard(&mut self, count: usize) {
@@ -372,6 +401,7 @@ where
             // INVARIANT: At most `len()` bytes go, so the head stays behind
             // the tail; this half alone stores the head.
             self.head = advance(self.head, count, self.ring.capacity());
+            self.taken = self.taken.wrapping_add(count as u64);
             self.ring.head.store_release(self.head);
         }
     }

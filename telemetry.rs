@@ -44,6 +44,7 @@ use kernel::{
     fs::File,
     impl_has_hr_timer,
     iov::{IovIterDest, IovIterSource},
+    mm::virt::VmaNew,
     new_mutex,
     prelude::*,
     seq_file::SeqFile,
@@ -407,13 +408,19 @@ impl Controls for Telemetry {
     }
 
     /// Discards every waiting sample, counted as dropped.
-    fn reset(&self) {
+    fn reset(&self) -> Result {
         let mut reader = self.reader.lock();
         let stashed = (reader.end - reader.start) / SAMPLE_BYTES;
         reader.start = reader.end;
         self.stashed.store(false, Relaxed);
         let discarded = reader.consumer.discard() + stashed as u64;
         self.shared.dropped.add(discarded, Relaxed);
+        Ok(())
+    }
+
+    /// The telemetry ring has no mapped consumer and no writers.
+    fn wake_writers(&self) -> Result {
+        Err(ENOTTY)
     }
 
     /// The ring always keeps the newest samples.
@@ -481,6 +488,12 @@ impl StreamFile for TelemetryFile {
 
     fn poll(this: &Self, file: &File, table: PollTable<'_>) -> u32 {
         this.device.poll(file, table, this.access)
+    }
+
+    /// The sample ring's slots are not pages user space could read in
+    /// place.
+    fn mmap(_this: &Self, _file: &File, _pgoff: usize, _vma: &VmaNew) -> Result {
+        Err(ENODEV)
     }
 
     fn ioctl(this: &Self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -15,6 +15,9 @@ mod spsc;
 #[path = "../../records.rs"]
 mod records;
 
+#[path = "../../mapped.rs"]
+mod mapped;
+
 #[path = "../../rules.rs"]
 mod rules;
 
@@ -38,6 +41,9 @@ mod records_tests;
 
 #[cfg(all(test, not(loom)))]
 mod rules_tests;
+
+#[cfg(all(test, not(loom)))]
+mod mapped_tests;
 
 #[cfg(all(test, not(loom)))]
 mod sample_ring_tests;

@@ -16,11 +16,19 @@
 //!   waker publishes its change, issues a full barrier, and wakes only if
 //!   it sees a waiter queued (`wq_has_sleeper()`). loom fails the model if
 //!   the waiter can sleep with its condition true and nobody to wake it.
+//! - The mapped consumer's writers' flag (`mapped.rs`, `device.rs`): a
+//!   writer on a full ring raises the flag, takes in the consumer's head
+//!   with the real `mapped::newly_consumed`, and sleeps while the flag
+//!   stays raised and there is no room; the consumer publishes its head,
+//!   issues a full barrier and, if it sees the flag, clears it, takes the
+//!   head in and wakes. loom fails the model if the writer can be left
+//!   asleep with room it was never told of.
 //! - The telemetry ring's protocol: the real `sample_ring.rs` halves with
 //!   loom's atomics, a producer that overwrites while the consumer copies.
 //!   loom fails the model if a committed sample is torn or stale, or if a
 //!   sample is both dropped and taken, or neither.
 
+use crate::mapped::newly_consumed;
 use crate::sample_ring::{self, SAMPLE_BYTES, SAMPLE_WORDS};
 use crate::spsc::{self, OwnedBytes};
 use loom::{
@@ -219,6 +227,82 @@ fn writer_waiting_for_room_is_never_left_asleep() {
         writable.wait_until(|| producer.free() > 0);
         assert_eq!(producer.write_with(1, |chunk| chunk.len()), 1);
         reader.join().unwrap();
+    });
+}
+
+/// A one-byte ring with a mapped consumer, as the kernel sees it: the
+/// head the consumer publishes in its page, the writers' flag in the
+/// producer's page, and the head the kernel took in, which the reader lock
+/// guards and wait conditions load without it.
+struct MappedRing {
+    published: AtomicU64,
+    flag: AtomicBool,
+    reader_lock: Mutex<()>,
+    accepted: AtomicU64,
+    tail: u64,
+    writable: Arc<WaitQueue>,
+}
+
+impl MappedRing {
+    /// `Circbuf::take_in()`: under the reader lock, takes in a head the
+    /// consumer may publish, and wakes the writers for the room.
+    fn take_in(&self) {
+        let _reader = self.reader_lock.lock().unwrap();
+        let published = self.published.load(Ordering::Acquire);
+        let accepted = self.accepted.load(Ordering::Relaxed);
+        if let Some(handed_back) = newly_consumed(published, accepted, self.tail) {
+            if handed_back > 0 {
+                self.accepted.store(published, Ordering::Release);
+                self.writable.wake();
+            }
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.tail - self.accepted.load(Ordering::Acquire) < 1
+    }
+}
+
+/// A writer waiting on a ring a mapped consumer empties is woken, whether
+/// its take-in or the consumer's look at the flag comes first.
+#[test]
+fn writer_waiting_on_a_mapped_consumer_is_never_left_asleep() {
+    loom::model(|| {
+        let ring = Arc::new(MappedRing {
+            published: AtomicU64::new(0),
+            flag: AtomicBool::new(false),
+            reader_lock: Mutex::new(()),
+            accepted: AtomicU64::new(0),
+            tail: 1,
+            writable: WaitQueue::new(),
+        });
+        let user = ring.clone();
+        let consumer = thread::spawn(move || {
+            user.published.store(1, Ordering::Release);
+            fence(Ordering::SeqCst);
+            if user.flag.load(Ordering::Relaxed) {
+                // CIRCBUF_WAKE_WRITERS.
+                user.flag.swap(false, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                user.take_in();
+                user.writable.wake();
+            }
+        });
+        // The write path on a full ring: flag, take in, then sleep while
+        // the flag stays raised and there is no room.
+        while !ring.has_room() {
+            // The kernel's fully ordered xchg() is a full barrier on both
+            // sides; C11's SeqCst swap orders less, hence the fence.
+            ring.flag.swap(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            ring.take_in();
+            if ring.has_room() {
+                break;
+            }
+            ring.writable
+                .wait_until(|| ring.has_room() || !ring.flag.load(Ordering::Acquire));
+        }
+        consumer.join().unwrap();
     });
 }
 

@@ -5,7 +5,7 @@
 //! stop short the way a faulting user copy does; then the two halves on two
 //! threads, which Miri checks for data races (`host/check-miri-loom`).
 
-use crate::spsc::OwnedBytes;
+use crate::spsc::{OwnedBytes, Storage};
 use crate::std_ring::{halves, shared_ring, Consumer, Producer, Ring};
 use proptest::prelude::*;
 use std::{collections::VecDeque, thread};
@@ -35,6 +35,8 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
     let (mut producer, mut consumer, ring) = shared_ring(capacity);
     let mut model = VecDeque::new();
     let mut next_byte = 0u8;
+    // Every byte ever offered and taken, as the mapped consumer counts them.
+    let (mut written, mut taken_total) = (0u64, 0u64);
     for op in ops {
         match *op {
             Op::Write { len, accept } => {
@@ -56,6 +58,7 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
                 let expected = len.min(capacity - model.len()).min(accept);
                 assert_eq!(stored, expected, "write {len} accept {accept}");
                 model.extend(&data[..stored]);
+                written += stored as u64;
             }
             Op::Read { len, accept } => {
                 let mut got = Vec::new();
@@ -70,18 +73,28 @@ fn check_against_model(capacity: usize, ops: &[Op]) {
                 let expected: Vec<u8> = model.drain(..len.min(model.len()).min(accept)).collect();
                 assert_eq!(taken, expected.len());
                 assert_eq!(got, expected, "bytes out of order or lost");
+                taken_total += taken as u64;
             }
             Op::Clear => {
                 consumer.discard(usize::MAX);
+                taken_total += model.len() as u64;
                 model.clear();
             }
         }
+        assert_eq!(producer.written(), written);
+        assert_eq!(consumer.taken(), taken_total);
+        assert_eq!(producer.tail_index(), (written % capacity as u64) as usize);
+        assert_eq!(
+            consumer.head_index(),
+            (taken_total % capacity as u64) as usize
+        );
         assert_eq!(consumer.len(), model.len());
         assert_eq!(ring.len(), model.len());
         assert_eq!(producer.free(), capacity - model.len());
         assert_eq!(consumer.is_empty(), model.is_empty());
         assert_eq!(ring.is_empty(), model.is_empty());
         assert_eq!(ring.capacity(), capacity);
+        assert_eq!(ring.storage().capacity(), capacity);
     }
 }
 

@@ -11,6 +11,7 @@ import select
 import signal
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -37,11 +38,28 @@ CIRCBUF_GET_STATS = _ioc(2, 0xC1, 0x01, STATS_SIZE)
 CIRCBUF_RESET = _ioc(0, 0xC1, 0x02, 0)
 CIRCBUF_SET_MODE = _ioc(1, 0xC1, 0x03, 4)
 CIRCBUF_SET_SOURCE = _ioc(1, 0xC1, 0x04, 8)
+CIRCBUF_WAKE_WRITERS = _ioc(0, 0xC1, 0x05, 0)
 MODE_BLOCK = 0
 MODE_OVERWRITE = 1
 SOURCE_NONE = 0
 SOURCE_THERMAL = 1
 FIONREAD = 0x541B
+
+# The mapped consumer: include/uapi/linux/circbuf.h, the comment before
+# CIRCBUF_MMAP_CONSUMER_PGOFF.
+PAGE_SIZE = mmap.PAGESIZE
+MMAP_CONSUMER_PGOFF = 0
+MMAP_PRODUCER_PGOFF = 1
+MMAP_WRITERS_WAITING = 0x1
+# struct circbuf_mmap_producer (tail, capacity, flags) and struct
+# circbuf_mmap_consumer (head). Native "Q", not "=Q": struct moves a native
+# u64 with one 8-byte memcpy, an aligned 8-byte mov on x86-64, which is
+# single-copy atomic; "=Q" goes byte by byte and the kernel could see a torn
+# head. Under x86's TSO that plain load of `tail` is an acquire load and that
+# plain store of `head` a release store, which is what the UAPI asks for.
+MMAP_PRODUCER = struct.Struct("QQQ")
+MMAP_CONSUMER = struct.Struct("Q")
+U64 = 1 << 64
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
@@ -52,6 +70,7 @@ libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
 libc.ioctl.restype = ctypes.c_int
 
 _children = []
+_mappings = []
 
 
 class Skip(Exception):
@@ -290,8 +309,11 @@ class Child:
 
 
 def cleanup():
-    """Kills a failed test's children and closes the files it left open,
-    so that the next test can unload the module."""
+    """Kills a failed test's children and unmaps and closes the mappings
+    and files it left, so that the next test can unload the module."""
+    for area in _mappings:
+        area.close()
+    _mappings.clear()
     for fd in map(int, os.listdir("/proc/self/fd")):
         try:
             if os.readlink(f"/proc/self/fd/{fd}") in (DEV, TELEMETRY):
@@ -337,3 +359,116 @@ def readable(fd, timeout=0):
 
 def writable(fd, timeout=0):
     return bool(select.select([], [fd], [], timeout)[1])
+
+
+def _fds_open_on(path):
+    """This process's file descriptors whose file is `path`."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == path:
+                fds.add(int(name))
+        except OSError:  # the descriptor listdir() itself used
+            pass
+    return fds
+
+
+def map_area(fd, pgoff, length, prot):
+    """mmap(2) of `length` bytes of `fd` from page offset `pgoff`,
+    MAP_SHARED, as an mmap object; an OSError carries the errno.
+
+    Python 3.11's mmap keeps a dup() of `fd` for size() and resize(), which
+    would hold the file open after the test closes `fd` and unmaps nothing:
+    unlike a C consumer, whose mapping is the only other hold on the file.
+    That copy is pointed at /dev/null, so that the mapping's own reference
+    (vma->vm_file) is the one the lifetime tests see."""
+    path = os.readlink(f"/proc/self/fd/{fd}")
+    before = _fds_open_on(path)
+    area = mmap.mmap(fd, length, mmap.MAP_SHARED, prot, offset=pgoff * PAGE_SIZE)
+    _mappings.append(area)
+    (copy,) = _fds_open_on(path) - before
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    os.dup2(null, copy, inheritable=False)
+    os.close(null)
+    return area
+
+
+def map_consumer_page(fd):
+    """The consumer page: one page, PROT_READ|PROT_WRITE."""
+    return map_area(fd, MMAP_CONSUMER_PGOFF, PAGE_SIZE, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def map_producer_area(fd, capacity):
+    """The producer area: its page, then the data twice; PROT_READ."""
+    return map_area(fd, MMAP_PRODUCER_PGOFF, PAGE_SIZE + 2 * capacity, mmap.PROT_READ)
+
+
+def full_barrier():
+    """A full memory barrier, between the consumer's store of `head` and its
+    load of `flags`. CPython's locks are glibc semaphores on Linux, whose
+    sem_trywait() and sem_post() are lock-prefixed read-modify-writes: full
+    barriers on x86-64."""
+    lock = threading.Lock()
+    lock.acquire(False)
+    lock.release()
+
+
+class MappedConsumer:
+    """The two areas of a mapped consumer, mapped from `fd` (which must be
+    open O_RDWR): the consumer page first, then the producer area. Usable
+    as a context manager that unmaps both."""
+
+    def __init__(self, fd):
+        self.capacity_mapped = stats(fd)["capacity"]
+        self.consumer_page = map_consumer_page(fd)
+        try:
+            self.producer_area = map_producer_area(fd, self.capacity_mapped)
+        except BaseException:
+            self.consumer_page.close()
+            raise
+
+    @property
+    def tail(self):
+        return MMAP_PRODUCER.unpack_from(self.producer_area)[0]
+
+    @property
+    def capacity(self):
+        return MMAP_PRODUCER.unpack_from(self.producer_area)[1]
+
+    @property
+    def flags(self):
+        return MMAP_PRODUCER.unpack_from(self.producer_area)[2]
+
+    @property
+    def head(self):
+        return MMAP_CONSUMER.unpack_from(self.consumer_page)[0]
+
+    @head.setter
+    def head(self, value):
+        """Publishes `value` (modulo 2^64) as the consumer's head."""
+        MMAP_CONSUMER.pack_into(self.consumer_page, 0, value % U64)
+
+    def writers_waiting(self):
+        """What the consumer checks after publishing a head: a full barrier,
+        then whether the kernel says a writer waits for room."""
+        full_barrier()
+        return bool(self.flags & MMAP_WRITERS_WAITING)
+
+    def data(self, position, length):
+        """The `length` bytes from byte position `position`, read in place:
+        from `position % capacity` in the first copy of the data, running on
+        into the second copy across the end."""
+        assert 0 <= length <= self.capacity_mapped, length
+        start = PAGE_SIZE + position % self.capacity_mapped
+        return self.producer_area[start:start + length]
+
+    def close(self):
+        """munmap(2)s both areas."""
+        self.producer_area.close()
+        self.consumer_page.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()

@@ -81,6 +81,56 @@ struct circbuf_source {
 	__u32 rate_hz;		/* CIRCBUF_RATE_MIN to CIRCBUF_RATE_MAX; unused for NONE */
 };
 
+/*
+ * The mapped consumer. A reader of /dev/circbuf may map the ring and read
+ * its bytes in place instead of calling read(2). It opens the device
+ * O_RDWR (a shared mapping that user space writes needs a file open for
+ * writing; the consumer's own file then no longer counts as a writer for
+ * end of file) and maps two areas from one file:
+ *
+ *   page offset CIRCBUF_MMAP_CONSUMER_PGOFF, one page, PROT_READ|PROT_WRITE:
+ *     struct circbuf_mmap_consumer, which only the consumer writes;
+ *   page offset CIRCBUF_MMAP_PRODUCER_PGOFF, one page plus twice the
+ *     capacity, PROT_READ only: struct circbuf_mmap_producer in the first
+ *     page, then the ring's data pages, twice in a row, so that the
+ *     `tail - head` bytes from `data + head % capacity` are contiguous.
+ *
+ * Positions count bytes since the device was loaded and wrap at 2^64. The
+ * consumer loads `tail` with acquire ordering, reads the bytes before it,
+ * then stores the new `head` with release ordering. The kernel takes in a
+ * `head` only when it lies between the last one it took and `tail`, and
+ * ignores any other value: a consumer that writes garbage loses only its
+ * own data. The kernel reads `head` when the consumer polls, when a writer
+ * finds the ring full, on CIRCBUF_WAKE_WRITERS and when the consumer's file
+ * is closed; whatever is left unread then stays for read(2).
+ *
+ * One file at a time is the mapped consumer; others get EBUSY from mmap and
+ * every read(2) gets EBUSY until that file is closed. The ring must be in
+ * block mode and its capacity a multiple of the page size (EINVAL
+ * otherwise); while it is mapped, CIRCBUF_RESET and CIRCBUF_SET_MODE to
+ * OVERWRITE fail with EBUSY. Mappings are not inherited across fork().
+ * /dev/circbuf_telemetry cannot be mapped (ENODEV).
+ */
+#define CIRCBUF_MMAP_CONSUMER_PGOFF 0
+#define CIRCBUF_MMAP_PRODUCER_PGOFF 1
+
+struct circbuf_mmap_producer {
+	__u64 tail;		/* bytes ever written; the consumer reads up to here */
+	__u64 capacity;		/* data bytes, a multiple of the page size */
+	__u64 flags;		/* CIRCBUF_MMAP_* flags */
+};
+
+/*
+ * A writer is waiting for room. After it stores `head`, the consumer issues
+ * a full memory barrier, loads `flags`, and if this is set calls
+ * CIRCBUF_WAKE_WRITERS; a consumer that keeps up makes no system call.
+ */
+#define CIRCBUF_MMAP_WRITERS_WAITING 0x1
+
+struct circbuf_mmap_consumer {
+	__u64 head;		/* bytes consumed; only the consumer writes it */
+};
+
 #define CIRCBUF_IOC_MAGIC 0xC1
 
 /* Fills a struct circbuf_stats. */
@@ -99,5 +149,12 @@ struct circbuf_source {
  * on. /dev/circbuf has no kernel source: THERMAL fails there with ENOTTY.
  */
 #define CIRCBUF_SET_SOURCE _IOW(CIRCBUF_IOC_MAGIC, 0x04, struct circbuf_source)
+
+/*
+ * Takes in the mapped consumer's `head` and wakes the writers waiting for
+ * the room it frees. Any file may call it; without a mapped consumer it
+ * does nothing.
+ */
+#define CIRCBUF_WAKE_WRITERS _IO(CIRCBUF_IOC_MAGIC, 0x05)
 
 #endif /* _UAPI_LINUX_CIRCBUF_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The error type of every [`Device`](crate::Device) operation: which device,
-//! which operation, which errno, and a hint for the failures people hit most.
+//! The error type of every [`Device`](crate::Device) and
+//! [`MappedReader`](crate::MappedReader) operation: which device, which
+//! operation, which errno, and a hint for the failures people hit most.
 
 use std::fmt;
 use std::io;
@@ -30,6 +31,15 @@ pub enum Operation {
     SetMode,
     /// The `CIRCBUF_SET_SOURCE` ioctl.
     SetSource,
+    /// `mmap(2)` of the consumer page or the producer area.
+    Map,
+    /// `poll(2)`, waiting for the mapped ring to fill.
+    Poll,
+    /// The `CIRCBUF_WAKE_WRITERS` ioctl.
+    WakeWriters,
+    /// Checking what the kernel published in the mapped ring: its capacity,
+    /// and that `tail` is at most the capacity ahead of `head`.
+    MappedRing,
 }
 
 impl fmt::Display for Operation {
@@ -44,6 +54,10 @@ impl fmt::Display for Operation {
             Operation::Reset => "ioctl(CIRCBUF_RESET)",
             Operation::SetMode => "ioctl(CIRCBUF_SET_MODE)",
             Operation::SetSource => "ioctl(CIRCBUF_SET_SOURCE)",
+            Operation::Map => "mmap",
+            Operation::Poll => "poll",
+            Operation::WakeWriters => "ioctl(CIRCBUF_WAKE_WRITERS)",
+            Operation::MappedRing => "mapped ring",
         })
     }
 }
@@ -105,6 +119,10 @@ impl Error {
             (Operation::Open, Errno::NOENT | Errno::NXIO | Errno::NODEV) => {
                 Some("is the circbuf module loaded?")
             }
+            // A shared writable mapping needs a file open for writing.
+            (Operation::Map, Errno::ACCESS) => {
+                Some("mapping needs the device open for reading and writing")
+            }
             (_, Errno::ACCESS | Errno::PERM) => {
                 Some("run as root or check the device's permissions")
             }
@@ -127,6 +145,23 @@ impl Error {
                 Some("is this the circbuf telemetry device?")
             }
             (Operation::SetSource, Errno::INVAL) => Some("the rate must be 1 to 10000 Hz"),
+            // The kernel also refuses while a read(2) or CIRCBUF_GET_STATS holds
+            // the ring's reader side, which mmap cannot wait for.
+            (Operation::Map, Errno::BUSY) => {
+                Some("another file is the mapped consumer, or the ring was busy: try again")
+            }
+            (Operation::Map, Errno::INVAL) => {
+                Some("the ring must be in block mode, its capacity a multiple of the page size")
+            }
+            (Operation::Map, Errno::NODEV) => {
+                Some("only /dev/circbuf can be mapped, by a circbuf module new enough")
+            }
+            (Operation::Read | Operation::Reset | Operation::SetMode, Errno::BUSY) => {
+                Some("a mapped consumer has the ring")
+            }
+            (Operation::MappedRing, Errno::PROTO) => {
+                Some("the kernel broke the mapped consumer's rules")
+            }
             _ => None,
         }
     }
@@ -231,6 +266,39 @@ mod tests {
         assert!(err
             .to_string()
             .ends_with("needs the device open for writing)"));
+    }
+
+    #[test]
+    fn mapping_failures_are_explained() {
+        let err = Error::new("/dev/circbuf", Operation::Map, Errno::BUSY);
+        assert_eq!(
+            err.to_string(),
+            "/dev/circbuf: mmap: Device or resource busy \
+             (another file is the mapped consumer, or the ring was busy: try again)"
+        );
+        let err = Error::new("/dev/circbuf", Operation::Map, Errno::ACCESS);
+        assert!(
+            err.to_string()
+                .ends_with("(mapping needs the device open for reading and writing)"),
+            "{err}"
+        );
+        let err = Error::new("/dev/circbuf", Operation::Read, Errno::BUSY);
+        assert!(
+            err.to_string()
+                .ends_with("(a mapped consumer has the ring)"),
+            "{err}"
+        );
+        let err = Error::new("/dev/circbuf", Operation::MappedRing, Errno::PROTO);
+        assert_eq!(
+            err.to_string(),
+            "/dev/circbuf: mapped ring: Protocol error \
+             (the kernel broke the mapped consumer's rules)"
+        );
+        let err = Error::new("/dev/circbuf", Operation::WakeWriters, Errno::NOTTY);
+        assert_eq!(
+            err.to_string(),
+            "/dev/circbuf: ioctl(CIRCBUF_WAKE_WRITERS): Inappropriate ioctl for device"
+        );
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! This crate owns the Rust mirror of `include/uapi/linux/circbuf.h` (the
 //! [`Stats`] and [`Sample`] layouts and the ioctl numbers), a safe [`Device`]
 //! handle that wraps open, read, write, `O_NONBLOCK`, `FIONREAD` and the
-//! circbuf ioctls, and a [`SampleReader`] that reads the telemetry device's
-//! samples. Every failure is an [`Error`] naming the device path, the operation and
+//! circbuf ioctls, a [`SampleReader`] that reads the telemetry device's
+//! samples, and a [`MappedReader`] that maps `/dev/circbuf`'s ring and reads
+//! it in place, as its zero-copy consumer. Every failure is an [`Error`] naming the device path, the operation and
 //! the errno, so tools can print it as is. [`testing`] holds what the tools
 //! that test the device share.
 //!
@@ -20,16 +21,46 @@
 
 mod device;
 mod error;
+// The producer page of a mapped ring is read-only, and Rust promises that a
+// relaxed 8-byte atomic load (how `tail` and `flags` are read) works on
+// read-only memory only on these targets: `core::sync::atomic`, "Atomic
+// accesses to read-only memory". Elsewhere there is no MappedReader rather
+// than one that may fault.
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "loongarch64",
+    target_arch = "mips64",
+    target_arch = "mips64r6",
+    target_arch = "powerpc64",
+    target_arch = "riscv64",
+    target_arch = "sparc64",
+    target_arch = "s390x"
+))]
+mod mapped;
 mod samples;
 pub mod testing;
 mod uapi;
 
 pub use device::{Device, OpenOptions};
 pub use error::{Error, Operation};
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "loongarch64",
+    target_arch = "mips64",
+    target_arch = "mips64r6",
+    target_arch = "powerpc64",
+    target_arch = "riscv64",
+    target_arch = "sparc64",
+    target_arch = "s390x"
+))]
+pub use mapped::MappedReader;
 pub use samples::SampleReader;
 pub use uapi::{
     Mode, Sample, Source, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC,
-    CIRCBUF_RESET, CIRCBUF_SET_MODE, CIRCBUF_SET_SOURCE, RATE_MAX, RATE_MIN,
+    CIRCBUF_RESET, CIRCBUF_SET_MODE, CIRCBUF_SET_SOURCE, CIRCBUF_WAKE_WRITERS, MMAP_CONSUMER_PGOFF,
+    MMAP_PRODUCER_PGOFF, MMAP_WRITERS_WAITING, RATE_MAX, RATE_MIN,
 };
 
 /// Where the circbuf misc device appears once the module is loaded.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The Rust mirror of `include/uapi/linux/circbuf.h`: the statistics and
-//! sample layouts, the modes and sources, and the ioctl numbers.
+//! sample layouts, the modes and sources, the mapped consumer's pages and
+//! flags, and the ioctl numbers.
 //! `tests/abi.rs` compiles the C header and checks that both sides agree
 //! field by field.
 
@@ -30,6 +31,25 @@ pub const CIRCBUF_SET_MODE: Opcode = opcode::write::<u32>(CIRCBUF_IOC_MAGIC, 0x0
 /// `_IOW(CIRCBUF_IOC_MAGIC, 0x04, struct circbuf_source)`: starts, restarts
 /// or stops the telemetry [`Source`]; the file must be open for writing.
 pub const CIRCBUF_SET_SOURCE: Opcode = opcode::write::<SourceRequest>(CIRCBUF_IOC_MAGIC, 0x04);
+
+/// `_IO(CIRCBUF_IOC_MAGIC, 0x05)`: takes in the mapped consumer's `head` and
+/// wakes the writers waiting for the room it frees. Any file may call it;
+/// without a mapped consumer it does nothing.
+pub const CIRCBUF_WAKE_WRITERS: Opcode = opcode::none(CIRCBUF_IOC_MAGIC, 0x05);
+
+/// `CIRCBUF_MMAP_CONSUMER_PGOFF`: the page offset of the mapped consumer's
+/// page (one page, read-write), which holds its `head`.
+pub const MMAP_CONSUMER_PGOFF: u64 = 0;
+
+/// `CIRCBUF_MMAP_PRODUCER_PGOFF`: the page offset of the producer area (read
+/// only): a page with `tail`, `capacity` and `flags`, then the ring's data
+/// pages twice in a row.
+pub const MMAP_PRODUCER_PGOFF: u64 = 1;
+
+/// `CIRCBUF_MMAP_WRITERS_WAITING`: a bit of the producer page's `flags`, set
+/// while a writer waits for room; the consumer then calls
+/// [`CIRCBUF_WAKE_WRITERS`] after publishing its `head`.
+pub const MMAP_WRITERS_WAITING: u64 = 0x1;
 
 /// The lowest rate the telemetry source takes, in Hz (`CIRCBUF_RATE_MIN`).
 pub const RATE_MIN: u32 = 1;
@@ -120,6 +140,27 @@ impl Source {
 pub(crate) struct SourceRequest {
     pub(crate) source: u32,
     pub(crate) rate_hz: u32,
+}
+
+/// `struct circbuf_mmap_producer`: the start of the producer page, which
+/// only the kernel writes. Never read through this type: the mapping is
+/// shared with the kernel, so [`MappedReader`](crate::MappedReader) loads
+/// each field atomically at its `offset_of!`. Its offsets, 0, 8 and 16, are
+/// checked here and against the header in `tests/abi.rs`.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct MmapProducer {
+    pub(crate) tail: u64,
+    pub(crate) capacity: u64,
+    pub(crate) flags: u64,
+}
+
+/// `struct circbuf_mmap_consumer`: the start of the consumer page, which
+/// only the consumer writes; used, like [`MmapProducer`], for its offset.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct MmapConsumer {
+    pub(crate) head: u64,
 }
 
 /// `struct circbuf_stats`: a snapshot of the device's state and counters.
@@ -348,6 +389,16 @@ mod tests {
         assert_eq!(offset_of!(SourceRequest, source), 0);
         assert_eq!(offset_of!(SourceRequest, rate_hz), 4);
         assert_eq!(core::mem::size_of::<SourceRequest>(), 8);
+    }
+
+    #[test]
+    fn mapped_pages_have_the_header_layout() {
+        assert_eq!(offset_of!(MmapProducer, tail), 0);
+        assert_eq!(offset_of!(MmapProducer, capacity), 8);
+        assert_eq!(offset_of!(MmapProducer, flags), 16);
+        assert_eq!(core::mem::size_of::<MmapProducer>(), 24);
+        assert_eq!(offset_of!(MmapConsumer, head), 0);
+        assert_eq!(core::mem::size_of::<MmapConsumer>(), 8);
     }
 
     #[test]

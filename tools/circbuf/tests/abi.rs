@@ -13,7 +13,8 @@ use std::process::Command;
 
 use circbuf::{
     Mode, Sample, Source, Stats, ATOMIC_WRITE_MAX, CIRCBUF_GET_STATS, CIRCBUF_IOC_MAGIC,
-    CIRCBUF_RESET, CIRCBUF_SET_MODE, CIRCBUF_SET_SOURCE, RATE_MAX, RATE_MIN,
+    CIRCBUF_RESET, CIRCBUF_SET_MODE, CIRCBUF_SET_SOURCE, CIRCBUF_WAKE_WRITERS, MMAP_CONSUMER_PGOFF,
+    MMAP_PRODUCER_PGOFF, MMAP_WRITERS_WAITING, RATE_MAX, RATE_MIN,
 };
 
 fn rust_offsets() -> [(&'static str, usize); 16] {
@@ -70,6 +71,16 @@ fn c_values() -> BTreeMap<String, u64> {
          \tprintf(\"CIRCBUF_RESET %lu\\n\", (unsigned long)CIRCBUF_RESET);\n\
          \tprintf(\"CIRCBUF_SET_MODE %lu\\n\", (unsigned long)CIRCBUF_SET_MODE);\n\
          \tprintf(\"CIRCBUF_SET_SOURCE %lu\\n\", (unsigned long)CIRCBUF_SET_SOURCE);\n\
+         \tprintf(\"CIRCBUF_WAKE_WRITERS %lu\\n\", (unsigned long)CIRCBUF_WAKE_WRITERS);\n\
+         \tprintf(\"CIRCBUF_MMAP_CONSUMER_PGOFF %lu\\n\", (unsigned long)CIRCBUF_MMAP_CONSUMER_PGOFF);\n\
+         \tprintf(\"CIRCBUF_MMAP_PRODUCER_PGOFF %lu\\n\", (unsigned long)CIRCBUF_MMAP_PRODUCER_PGOFF);\n\
+         \tprintf(\"CIRCBUF_MMAP_WRITERS_WAITING %lu\\n\", (unsigned long)CIRCBUF_MMAP_WRITERS_WAITING);\n\
+         \tprintf(\"producer.offsetof.tail %lu\\n\", (unsigned long)offsetof(struct circbuf_mmap_producer, tail));\n\
+         \tprintf(\"producer.offsetof.capacity %lu\\n\", (unsigned long)offsetof(struct circbuf_mmap_producer, capacity));\n\
+         \tprintf(\"producer.offsetof.flags %lu\\n\", (unsigned long)offsetof(struct circbuf_mmap_producer, flags));\n\
+         \tprintf(\"producer.sizeof %lu\\n\", (unsigned long)sizeof(struct circbuf_mmap_producer));\n\
+         \tprintf(\"consumer.offsetof.head %lu\\n\", (unsigned long)offsetof(struct circbuf_mmap_consumer, head));\n\
+         \tprintf(\"consumer.sizeof %lu\\n\", (unsigned long)sizeof(struct circbuf_mmap_consumer));\n\
          \tprintf(\"CIRCBUF_SOURCE_NONE %lu\\n\", (unsigned long)CIRCBUF_SOURCE_NONE);\n\
          \tprintf(\"CIRCBUF_SOURCE_THERMAL %lu\\n\", (unsigned long)CIRCBUF_SOURCE_THERMAL);\n\
          \tprintf(\"CIRCBUF_RATE_MIN %lu\\n\", (unsigned long)CIRCBUF_RATE_MIN);\n\
@@ -171,6 +182,14 @@ fn rust_layout_and_ioctl_numbers_match_the_c_header() {
         u64::from(CIRCBUF_SET_SOURCE),
         "CIRCBUF_SET_SOURCE"
     );
+    assert_eq!(
+        get("CIRCBUF_WAKE_WRITERS"),
+        u64::from(CIRCBUF_WAKE_WRITERS),
+        "CIRCBUF_WAKE_WRITERS"
+    );
+    assert_eq!(get("CIRCBUF_MMAP_CONSUMER_PGOFF"), MMAP_CONSUMER_PGOFF);
+    assert_eq!(get("CIRCBUF_MMAP_PRODUCER_PGOFF"), MMAP_PRODUCER_PGOFF);
+    assert_eq!(get("CIRCBUF_MMAP_WRITERS_WAITING"), MMAP_WRITERS_WAITING);
     assert_eq!(get("CIRCBUF_MODE_BLOCK"), u64::from(Mode::Block.to_uapi()));
     assert_eq!(
         get("CIRCBUF_MODE_OVERWRITE"),
@@ -195,6 +214,14 @@ fn rust_layout_and_ioctl_numbers_match_the_c_header() {
     assert_eq!(get("source.offsetof.source"), 0);
     assert_eq!(get("source.offsetof.rate_hz"), 4);
     assert_eq!(get("source.sizeof"), 8);
+    // Likewise for the mapped pages: MappedReader loads each u64 at the
+    // offset of its private mirrors of these structs.
+    assert_eq!(get("producer.offsetof.tail"), 0);
+    assert_eq!(get("producer.offsetof.capacity"), 8);
+    assert_eq!(get("producer.offsetof.flags"), 16);
+    assert_eq!(get("producer.sizeof"), 24);
+    assert_eq!(get("consumer.offsetof.head"), 0);
+    assert_eq!(get("consumer.sizeof"), 8);
 
     assert_eq!(
         get("sample.sizeof"),

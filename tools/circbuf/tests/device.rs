@@ -2,11 +2,13 @@
 //! Exercises `Device` and `SampleReader` on the host, where no circbuf
 //! exists: a FIFO stands in for the byte stream (read, write, O_NONBLOCK,
 //! FIONREAD all behave alike) and for the telemetry ring, and the circbuf
-//! ioctls must fail with errors that name the path and the operation.
+//! ioctls must fail with errors that name the path and the operation. Of
+//! `MappedReader` only the failures before any mapping can be seen here;
+//! mapping the ring needs the device, in the guest.
 
 use std::path::PathBuf;
 
-use circbuf::{Device, OpenOptions, Operation, Sample, SampleReader, Source};
+use circbuf::{Device, MappedReader, OpenOptions, Operation, Sample, SampleReader, Source};
 use rustix::io::Errno;
 
 fn fifo(name: &str) -> PathBuf {
@@ -161,4 +163,23 @@ fn descriptors_do_not_leak_into_children() {
     let dev = Device::open(&path, &rw_nonblocking()).expect("open the FIFO");
     let flags = rustix::io::fcntl_getfd(&dev).unwrap();
     assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+}
+
+#[test]
+fn mapped_reader_reports_a_missing_device_or_a_foreign_file() {
+    let err = MappedReader::open("/nonexistent/circbuf").unwrap_err();
+    assert_eq!(err.operation(), Operation::Open);
+    assert_eq!(err.errno(), Errno::NOENT);
+    assert_eq!(err.path(), std::path::Path::new("/nonexistent/circbuf"));
+
+    // The capacity, which sizes the mapping, comes first; a FIFO has none.
+    let path = fifo("mapped");
+    let err = MappedReader::open(&path).unwrap_err();
+    assert_eq!(err.operation(), Operation::GetStats);
+    assert_eq!(err.errno(), Errno::NOTTY);
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: ioctl(CIRCBUF_GET_STATS): ", path.display())),
+        "{err}"
+    );
 }
