@@ -26,6 +26,7 @@ mod spsc;
 mod stats;
 mod telemetry;
 mod waitqueue;
+mod work_flush;
 
 use device::{Access, Circbuf};
 use fileops::{Registration, StreamFile};

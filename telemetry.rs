@@ -26,7 +26,12 @@
 //! Wake-ups fit the rate: the timer wakes a sleeping reader once per
 //! [`WAKE_LATENCY_MS`] worth of samples (every sample below 100 Hz), so
 //! a reader sleeps through at most that long after a sample is taken, and
-//! a 10 kHz source wakes readers 100 times a second, not 10,000.
+//! a 10 kHz source wakes readers 100 times a second, not 10,000. The timer
+//! does not wake them itself: a wait queue's lock is a `spinlock_t`, which
+//! sleeps on PREEMPT_RT and so must not be taken in hard-IRQ context
+//! (lockdep's "Invalid wait context"). It queues [`Shared::wake`] on a
+//! workqueue, whose locks are raw, and the work wakes the readers, as
+//! perf's ring buffer hands its wake-ups to irq_work.
 
 use crate::{
     fileops::StreamFile,
@@ -37,6 +42,7 @@ use crate::{
     sensor::{self, RandomWalk},
     stats::{FileCounters, ReadCounters, Stats, WriteCounters},
     waitqueue::{PollTable, WaitQueue},
+    work_flush::flush_work,
 };
 use kernel::{
     alloc::allocator::Kmalloc,
@@ -60,6 +66,7 @@ use kernel::{
         },
         ClockSource, Delta, Monotonic,
     },
+    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 /// The events a wake-up of readers signals.
@@ -85,6 +92,9 @@ struct SourceState {
 struct Shared {
     #[pin]
     readable: WaitQueue,
+    /// Wakes the readers in process context, for the timer.
+    #[pin]
+    wake: Work<Shared>,
     /// The source's state while no timer owns it.
     #[pin]
     parked: Mutex<Option<SourceState>>,
@@ -107,6 +117,18 @@ struct Sampler {
     wake_every: u32,
     since_wake: u32,
     first: bool,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Shared { self.wake }
+}
+
+impl WorkItem for Shared {
+    type Pointer = Arc<Shared>;
+
+    fn run(this: Arc<Shared>) {
+        this.readable.wake_poll(READABLE);
+    }
 }
 
 impl_has_hr_timer! {
@@ -139,7 +161,10 @@ impl HrTimerCallback for Sampler {
             *this.since_wake += 1;
             if *this.since_wake >= *this.wake_every {
                 *this.since_wake = 0;
-                this.shared.readable.wake_poll_from_irq(READABLE);
+                // If the work is still queued, the clone comes back and is
+                // dropped here, which only counts down: the sampler holds
+                // another reference, so nothing is freed in hard-IRQ context.
+                let _ = workqueue::system_highpri().enqueue(this.shared.clone());
             }
         }
         ctx.forward_now(*this.period);
@@ -185,7 +210,7 @@ struct Control {
 }
 
 /// The shared device behind `/dev/circbuf_telemetry`.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Telemetry {
     ring: Arc<TelemetryRing>,
     shared: Arc<Shared>,
@@ -207,6 +232,7 @@ impl Telemetry {
         let shared = Arc::pin_init(
             pin_init!(Shared {
                 readable <- WaitQueue::new(c"circbuf_telemetry readable", static_lock_class!()),
+                wake <- new_work!("circbuf_telemetry wake"),
                 parked <- new_mutex!(Some(SourceState {
                     producer,
                     walk: RandomWalk::new(seed),
@@ -377,6 +403,16 @@ impl Telemetry {
             Source::None
         };
         (source, control.rate_hz)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Telemetry {
+    /// Stops the timer, then waits for a wake-up it queued: the work runs
+    /// this module's code, which must not be unloaded before it has run.
+    fn drop(self: Pin<&mut Self>) {
+        self.stop();
+        flush_work(&self.shared.wake);
     }
 }
 

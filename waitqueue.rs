@@ -141,27 +141,6 @@ impl WaitQueue {
         }
     }
 
-    /// After a change that may end a wait, wakes one exclusive waiter and
-    /// every other waiter and poller waiting for `events`, as
-    /// [`WaitQueue::wake_poll`] does but without its hint that the caller
-    /// is about to sleep, which does not hold in interrupt context, where
-    /// this may be called. Costs a barrier and a load when nobody waits.
-    pub(crate) fn wake_poll_from_irq(&self, events: u32) {
-        if self.waiters_after_change() {
-            // SAFETY: `head` is initialised (invariant); the queue's lock is
-            // taken with interrupts off, so any context may wake; the key
-            // is the event mask.
-            unsafe {
-                bindings::__wake_up(
-                    self.head.get(),
-                    bindings::TASK_INTERRUPTIBLE,
-                    1,
-                    events as usize as *mut c_void,
-                )
-            };
-        }
-    }
-
     /// After a change that ends every wait, such as end of file, wakes every
     /// waiter and every poller waiting for `events`.
     pub(crate) fn wake_all(&self, events: u32) {

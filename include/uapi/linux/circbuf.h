@@ -85,31 +85,42 @@ struct circbuf_source {
  * The mapped consumer. A reader of /dev/circbuf may map the ring and read
  * its bytes in place instead of calling read(2). It opens the device
  * O_RDWR (a shared mapping that user space writes needs a file open for
- * writing; the consumer's own file then no longer counts as a writer for
- * end of file) and maps two areas from one file:
+ * writing) and maps two areas from one file:
  *
  *   page offset CIRCBUF_MMAP_CONSUMER_PGOFF, one page, PROT_READ|PROT_WRITE:
- *     struct circbuf_mmap_consumer, which only the consumer writes;
+ *     struct circbuf_mmap_consumer, which only the consumer writes once
+ *     the kernel has set it to the current head at the first mmap;
  *   page offset CIRCBUF_MMAP_PRODUCER_PGOFF, one page plus twice the
  *     capacity, PROT_READ only: struct circbuf_mmap_producer in the first
  *     page, then the ring's data pages, twice in a row, so that the
  *     `tail - head` bytes from `data + head % capacity` are contiguous.
  *
- * Positions count bytes since the device was loaded and wrap at 2^64. The
- * consumer loads `tail` with acquire ordering, reads the bytes before it,
- * then stores the new `head` with release ordering. The kernel takes in a
- * `head` only when it lies between the last one it took and `tail`, and
- * ignores any other value: a consumer that writes garbage loses only its
- * own data. The kernel reads `head` when the consumer polls, when a writer
- * finds the ring full, on CIRCBUF_WAKE_WRITERS and when the consumer's file
- * is closed; whatever is left unread then stays for read(2).
+ * The first mmap of either area makes the file the mapped consumer, until
+ * its last close; a mapping holds its file open, so that is after the last
+ * munmap too. From that mmap on, the file's own write access no longer
+ * counts as a writer for its end of file (CIRCBUF_GET_STATS's `writers`
+ * still counts it).
  *
- * One file at a time is the mapped consumer; others get EBUSY from mmap and
- * every read(2) gets EBUSY until that file is closed. The ring must be in
- * block mode and its capacity a multiple of the page size (EINVAL
- * otherwise); while it is mapped, CIRCBUF_RESET and CIRCBUF_SET_MODE to
- * OVERWRITE fail with EBUSY. Mappings are not inherited across fork().
- * /dev/circbuf_telemetry cannot be mapped (ENODEV).
+ * Positions count bytes since the device was loaded; the consumer needs
+ * 64-bit atomic loads and stores. They wrap at 2^64, which keeps
+ * `head % capacity` right only for a capacity that is a power of two; no
+ * device lives to move 2^64 bytes. The consumer loads `tail` with acquire
+ * ordering, reads the bytes before it, then stores the new `head` with
+ * release ordering. The kernel takes in a `head` only when it lies between
+ * the last one it took and `tail`, and ignores any other value: a consumer
+ * that writes garbage loses only its own data. The kernel reads `head` when
+ * the consumer polls, when a writer finds the ring full, on
+ * CIRCBUF_WAKE_WRITERS and CIRCBUF_GET_STATS, and at the last close;
+ * whatever is left unread then stays for read(2).
+ *
+ * One file at a time is the mapped consumer; mmap from another fails with
+ * EBUSY, and so does every read(2). The first mmap fails with EAGAIN while
+ * a read(2) or CIRCBUF_GET_STATS holds the reader side: try again. The
+ * ring must be in block mode and its capacity a multiple of the page size
+ * (EINVAL otherwise); while it is mapped, CIRCBUF_RESET and
+ * CIRCBUF_SET_MODE to OVERWRITE fail with EBUSY. Mappings are not
+ * inherited across fork(). /dev/circbuf_telemetry cannot be mapped
+ * (ENODEV), and CIRCBUF_WAKE_WRITERS fails there with ENOTTY.
  */
 #define CIRCBUF_MMAP_CONSUMER_PGOFF 0
 #define CIRCBUF_MMAP_PRODUCER_PGOFF 1

@@ -180,6 +180,14 @@ impl Channel {
         }
     }
 
+    /// The device's path; `None` for a pipe.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner {
+            Inner::Circbuf { path, .. } => Some(path),
+            Inner::Pipe { .. } => None,
+        }
+    }
+
     /// The pipe's requested and actual size; `None` for circbuf.
     pub fn pipe_size(&self) -> Option<PipeSize> {
         match &self.inner {

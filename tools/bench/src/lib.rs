@@ -6,6 +6,7 @@
 //! - [`options`]: the command line and the settings it resolves to.
 //! - [`channel`]: opening either kind of channel, readers before writers.
 //! - [`throughput`]: N writers and M readers moving messages of one size.
+//! - `mapped`: `--mapped`, circbuf's mapped consumer as a point's reader.
 //! - [`placement`]: buffers that move by a page per call, so that no
 //!   alignment with the kernel's memory favours one channel.
 //! - [`latency`]: how long a blocked reader takes to see a timestamp.
@@ -25,6 +26,7 @@ pub mod distribution;
 pub mod environment;
 pub mod fixtures;
 pub mod latency;
+mod mapped;
 pub mod options;
 pub mod placement;
 pub mod plot;

@@ -2,10 +2,10 @@
 //! `bench`: measures a circbuf device beside a pipe of the same capacity.
 //!
 //! This file owns the sequence of a run: set up both channels, print the
-//! header, time memcpy, sweep the throughput points (circbuf then the pipe
-//! at each point, printing each row as it finishes), sample wake-up
-//! latency, then write the CSV, JSON and plot asked for. The parts live in
-//! the library; see `lib.rs`.
+//! header, time memcpy, sweep the throughput points (circbuf, its mapped
+//! consumer if asked, then the pipe at each point, printing each row as it
+//! finishes), sample wake-up latency, then write the CSV, JSON and plot
+//! asked for. The parts live in the library; see `lib.rs`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,11 +14,14 @@ use bench::channel::Channel;
 use bench::distribution::Summary;
 use bench::options::{Budget, Cli, Settings, Target};
 use bench::report::{self, ChannelPoint, CopyBound, Header, Latency, Point, Report};
+use bench::throughput::Consumer;
 use bench::{copy, environment, latency, plot, throughput, Error};
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
-    let settings = Settings::from_cli(Cli::parse());
+    let settings = Settings::from_cli(Cli::parse())
+        .unwrap_or_else(|e| Cli::command().error(ErrorKind::ArgumentConflict, e).exit());
     match run(&settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -88,22 +91,27 @@ fn run(settings: &Settings) -> Result<(), Error> {
     }
 
     println!();
-    println!("{}", report::table_header());
+    println!("{}", report::table_header(settings.mapped));
     let mut points = Vec::new();
     for &ratio in &settings.ratios {
         for &size in &settings.sizes {
-            let measure = |channel: &Channel| {
-                throughput::measure(channel, size, ratio, settings.budget, settings.read_size)
+            let measure = |channel: &Channel, consumer| {
+                let budget = settings.budget;
+                throughput::measure(channel, size, ratio, budget, settings.read_size, consumer)
                     .map(|m| ChannelPoint::new(m, bound_mb_s))
             };
-            let circbuf_point = circbuf.as_ref().map(measure).transpose()?;
+            let read = |c| measure(c, Consumer::Read);
+            let circbuf_point = circbuf.as_ref().map(read).transpose()?;
+            let mapped = circbuf.as_ref().filter(|_| settings.mapped);
+            let mapped_point = mapped.map(|c| measure(c, Consumer::Mapped)).transpose()?;
             let point = Point::new(
                 size,
                 ratio.writers,
                 ratio.readers,
                 circbuf_point,
-                measure(&pipe)?,
-            );
+                read(&pipe)?,
+            )
+            .with_mapped(mapped_point);
             println!("{}", report::table_row(&point));
             points.push(point);
         }

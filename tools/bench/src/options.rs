@@ -110,6 +110,11 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", requires = "pipe_only", value_parser = parse_message_size)]
     pub capacity: Option<usize>,
 
+    /// Also measure circbuf read through its mapped consumer (mmap, no
+    /// copy), one reader; the ratios default to 1:1 and must have 1 reader.
+    #[arg(long, conflicts_with = "pipe_only")]
+    pub mapped: bool,
+
     /// A smoke test: sizes 64 and 4K, ratios 1:1 and 2:2, 0.05 s per point,
     /// 50 latency samples. Options given explicitly still apply.
     #[arg(long)]
@@ -192,8 +197,10 @@ pub struct Settings {
     pub ratios: Vec<Ratio>,
     /// When each point's writers stop.
     pub budget: Budget,
-    /// Bytes per read call.
+    /// Bytes per read call, and per step of the mapped consumer.
     pub read_size: usize,
+    /// Whether circbuf is also read through its mapped consumer.
+    pub mapped: bool,
     /// Latency samples per channel; 0 skips the test.
     pub latency_samples: usize,
     /// Pause before each latency sample.
@@ -211,9 +218,16 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Applies `--quick` and the defaults to what was given.
-    pub fn from_cli(cli: Cli) -> Settings {
+    /// Applies `--quick` and the defaults to what was given; fails when
+    /// `--mapped` is given a ratio of more than one reader.
+    pub fn from_cli(cli: Cli) -> Result<Settings, String> {
         let quick = cli.quick;
+        let many_readers = cli.ratios.iter().flatten().find(|r| r.readers != 1);
+        if let (true, Some(ratio)) = (cli.mapped, many_readers) {
+            return Err(format!(
+                "--mapped needs 1 reader (a ring has one mapped consumer), not {ratio}"
+            ));
+        }
         let target = if cli.pipe_only {
             Target::PipeOnly {
                 capacity: cli.capacity.unwrap_or(DEFAULT_PIPE_ONLY_CAPACITY),
@@ -230,7 +244,7 @@ impl Settings {
             (None, None) if quick => Budget::Duration(QUICK_DURATION),
             (None, None) => Budget::Duration(DEFAULT_DURATION),
         };
-        Settings {
+        Ok(Settings {
             target,
             sizes: cli.sizes.unwrap_or_else(|| {
                 if quick {
@@ -240,7 +254,9 @@ impl Settings {
                 }
             }),
             ratios: cli.ratios.unwrap_or_else(|| {
-                if quick {
+                if cli.mapped {
+                    vec![Ratio::new(1, 1)]
+                } else if quick {
                     QUICK_RATIOS.to_vec()
                 } else {
                     DEFAULT_RATIOS.to_vec()
@@ -248,6 +264,7 @@ impl Settings {
             }),
             budget,
             read_size: cli.read_size,
+            mapped: cli.mapped,
             latency_samples: cli.latency_samples.unwrap_or(if quick {
                 QUICK_LATENCY_SAMPLES
             } else {
@@ -263,7 +280,7 @@ impl Settings {
             json: cli.json,
             plot: cli.plot,
             font: cli.font,
-        }
+        })
     }
 }
 
@@ -343,6 +360,7 @@ mod tests {
     fn settings(args: &[&str]) -> Settings {
         let argv = std::iter::once("bench").chain(args.iter().copied());
         Settings::from_cli(Cli::try_parse_from(argv).expect("arguments parse"))
+            .expect("arguments are valid")
     }
 
     fn rejects(args: &[&str]) -> String {
@@ -461,6 +479,22 @@ mod tests {
         assert_eq!(s.target, Target::PipeOnly { capacity: 1 << 20 });
         assert!(rejects(&["--capacity", "1M"]).contains("--pipe-only"));
         assert!(rejects(&["--pipe-only", "--reset"]).contains("cannot be used with"));
+    }
+
+    #[test]
+    fn mapped_is_measured_with_one_reader_only() {
+        assert!(!settings(&[]).mapped);
+        let s = settings(&["--quick", "--mapped"]);
+        assert!(s.mapped);
+        assert_eq!(s.ratios, [Ratio::new(1, 1)]);
+        let s = settings(&["--mapped", "--ratios", "1:1,4:1"]);
+        assert_eq!(s.ratios, [Ratio::new(1, 1), Ratio::new(4, 1)]);
+        let argv = ["bench", "--mapped", "--ratios", "1:1,2:2"];
+        assert_eq!(
+            Settings::from_cli(Cli::try_parse_from(argv).unwrap()),
+            Err("--mapped needs 1 reader (a ring has one mapped consumer), not 2:2".into())
+        );
+        assert!(rejects(&["--mapped", "--pipe-only"]).contains("cannot be used with"));
     }
 
     #[test]

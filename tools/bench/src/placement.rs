@@ -32,10 +32,13 @@ pub struct RotatingBuffer {
 }
 
 impl RotatingBuffer {
-    /// A buffer of `len` bytes, all `fill`, in every position.
-    pub fn new(len: usize, fill: u8) -> RotatingBuffer {
+    /// A buffer of `len` bytes whose byte `i` is `fill(i % 4096)` in every
+    /// position.
+    pub fn new(len: usize, fill: impl Fn(usize) -> u8) -> RotatingBuffer {
         RotatingBuffer {
-            storage: vec![fill; len + (WINDOW_PAGES - 1) * PAGE],
+            storage: (0..len + (WINDOW_PAGES - 1) * PAGE)
+                .map(|i| fill(i % PAGE))
+                .collect(),
             len,
             next_page: 0,
         }
@@ -55,7 +58,7 @@ mod tests {
 
     #[test]
     fn each_use_moves_one_page_and_wraps_after_the_window() {
-        let mut buffer = RotatingBuffer::new(100, 0);
+        let mut buffer = RotatingBuffer::new(100, |_| 0);
         let addresses: Vec<usize> = (0..WINDOW_PAGES + 1)
             .map(|_| buffer.advance().as_ptr() as usize)
             .collect();
@@ -67,11 +70,12 @@ mod tests {
 
     #[test]
     fn every_position_has_the_length_and_the_fill() {
-        let mut buffer = RotatingBuffer::new(3 * PAGE + 5, 0xa5);
+        let fill = |i: usize| (i % 251) as u8;
+        let mut buffer = RotatingBuffer::new(3 * PAGE + 5, fill);
         for _ in 0..WINDOW_PAGES {
             let bytes = buffer.advance();
             assert_eq!(bytes.len(), 3 * PAGE + 5);
-            assert!(bytes.iter().all(|&b| b == 0xa5));
+            assert!(bytes.iter().enumerate().all(|(i, &b)| b == fill(i % PAGE)));
         }
     }
 }

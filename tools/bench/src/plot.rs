@@ -2,7 +2,8 @@
 //! The `--plot` PNG: throughput against message size, both axes
 //! logarithmic (sizes span 1 B to 64 KiB and rates three orders of
 //! magnitude), one colour per writer:reader ratio, circbuf solid with dots,
-//! the pipe dashed with triangles, and the copy bound as a black line.
+//! the pipe dashed with triangles, circbuf's mapped consumer (`--mapped`)
+//! dotted with crosses, and the copy bound as a black line.
 //!
 //! Text needs a font file, which plotters reads through ab_glyph so nothing
 //! depends on fontconfig: [`find_font`] looks for a sans font that Debian
@@ -76,17 +77,28 @@ fn format_tick(value: f64) -> String {
     }
 }
 
+/// How a channel's lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Look {
+    /// circbuf read(2): solid with dots.
+    Read,
+    /// The pipe: dashed with triangles.
+    Pipe,
+    /// circbuf's mapped consumer: dotted with crosses.
+    Mapped,
+}
+
 /// One line of the plot: a channel at one writer:reader ratio.
 struct Line {
     label: String,
     colour: RGBAColor,
-    /// The pipe's lines are dashed with triangles, circbuf's solid with dots.
-    pipe: bool,
+    look: Look,
     /// (message size, MB/s) in the order of the sizes.
     points: Vec<(f64, f64)>,
 }
 
-/// The lines of `report`: per ratio, circbuf's (if measured) and the pipe's.
+/// The lines of `report`: per ratio, circbuf's (if measured), the pipe's and
+/// the mapped consumer's (if measured).
 fn lines(report: &Report) -> Vec<Line> {
     let mut ratios: Vec<(u32, u32)> = Vec::new();
     for point in &report.points {
@@ -109,21 +121,21 @@ fn lines(report: &Report) -> Vec<Line> {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             points
         };
-        let circbuf = series(&|p| p.circbuf.map(|c| c.mb_per_s));
-        if !circbuf.is_empty() {
-            lines.push(Line {
-                label: format!("circbuf {writers}:{readers}"),
-                colour,
-                pipe: false,
-                points: circbuf,
-            });
+        for look in [Look::Read, Look::Pipe, Look::Mapped] {
+            let (name, points) = match look {
+                Look::Read => ("circbuf", series(&|p| p.circbuf.map(|c| c.mb_per_s))),
+                Look::Pipe => ("pipe", series(&|p| Some(p.pipe.mb_per_s))),
+                Look::Mapped => ("circbuf mapped", series(&|p| p.mapped.map(|c| c.mb_per_s))),
+            };
+            if look == Look::Pipe || !points.is_empty() {
+                lines.push(Line {
+                    label: format!("{name} {writers}:{readers}"),
+                    colour,
+                    look,
+                    points,
+                });
+            }
         }
-        lines.push(Line {
-            label: format!("pipe {writers}:{readers}"),
-            colour,
-            pipe: true,
-            points: series(&|p| Some(p.pipe.mb_per_s)),
-        });
     }
     lines
 }
@@ -196,22 +208,21 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
     mesh.draw().map_err(|e| failed(&e))?;
 
     for line in &lines {
-        let style = line.colour.stroke_width(if line.pipe { 2 } else { 3 });
-        if line.pipe {
-            chart.draw_series(DashedLineSeries::new(line.points.clone(), 10, 6, style))
-        } else {
-            chart.draw_series(LineSeries::new(line.points.clone(), style))
+        let width = if line.look == Look::Read { 3 } else { 2 };
+        let style = line.colour.stroke_width(width);
+        let points = line.points.iter().copied();
+        match line.look {
+            Look::Read => chart.draw_series(LineSeries::new(points, style)),
+            Look::Pipe => chart.draw_series(DashedLineSeries::new(points, 10, 6, style)),
+            Look::Mapped => chart.draw_series(DashedLineSeries::new(points, 3, 4, style)),
         }
         .map_err(|e| failed(&e))?;
         let fill = line.colour.filled();
-        if line.pipe {
-            chart.draw_series(
-                line.points
-                    .iter()
-                    .map(|&at| TriangleMarker::new(at, 5, fill)),
-            )
-        } else {
-            chart.draw_series(line.points.iter().map(|&at| Circle::new(at, 4, fill)))
+        let points = line.points.iter().copied();
+        match line.look {
+            Look::Read => chart.draw_series(points.map(|at| Circle::new(at, 4, fill))),
+            Look::Pipe => chart.draw_series(points.map(|at| TriangleMarker::new(at, 5, fill))),
+            Look::Mapped => chart.draw_series(points.map(|at| Cross::new(at, 6, style))),
         }
         .map_err(|e| failed(&e))?;
     }
@@ -235,21 +246,30 @@ fn draw_legend<DB: DrawingBackend>(
     let mut y = 80;
     let entries = lines
         .iter()
-        .map(|line| (line.label.as_str(), line.colour, Some(line.pipe)))
+        .map(|line| (line.label.as_str(), line.colour, Some(line.look)))
         .chain([("copy bound (memcpy / 2)", BLACK.to_rgba(), None)]);
-    for (label, colour, pipe) in entries {
+    for (label, colour, look) in entries {
         let (x0, x1) = (10, 50);
-        match pipe {
-            Some(true) => {
-                for x in (x0..x1).step_by(16) {
+        match look {
+            Some(dashed @ (Look::Pipe | Look::Mapped)) => {
+                let (dash, step) = if dashed == Look::Pipe {
+                    (10, 16)
+                } else {
+                    (3, 7)
+                };
+                for x in (x0..x1).step_by(step) {
                     area.draw(&PathElement::new(
-                        [(x, y), (x + 10, y)],
+                        [(x, y), (x + dash, y)],
                         colour.stroke_width(2),
                     ))?;
                 }
-                area.draw(&TriangleMarker::new((30, y), 5, colour.filled()))?;
+                if dashed == Look::Pipe {
+                    area.draw(&TriangleMarker::new((30, y), 5, colour.filled()))?;
+                } else {
+                    area.draw(&Cross::new((30, y), 6, colour.stroke_width(2)))?;
+                }
             }
-            Some(false) => {
+            Some(Look::Read) => {
                 area.draw(&PathElement::new(
                     [(x0, y), (x1, y)],
                     colour.stroke_width(3),
@@ -308,14 +328,26 @@ mod tests {
         let labels: Vec<&str> = lines.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(
             labels,
-            ["circbuf 1:1", "pipe 1:1", "circbuf 8:8", "pipe 8:8"]
+            [
+                "circbuf 1:1",
+                "pipe 1:1",
+                "circbuf mapped 1:1",
+                "circbuf 8:8",
+                "pipe 8:8"
+            ]
         );
+        assert_eq!(lines[2].look, Look::Mapped);
+        assert_eq!(
+            lines[2].points,
+            [(1.0, 1.5), (4096.0, 1350.0), (65536.0, 3000.0)]
+        );
+        assert_eq!(lines[2].colour, lines[1].colour);
         assert_eq!(
             lines[1].points,
             [(1.0, 1.0), (4096.0, 900.0), (65536.0, 2000.0)]
         );
         assert_eq!(lines[0].colour, lines[1].colour);
-        assert_ne!(lines[0].colour, lines[2].colour);
+        assert_ne!(lines[0].colour, lines[3].colour);
     }
 
     #[test]

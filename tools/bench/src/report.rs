@@ -105,6 +105,12 @@ pub struct Point {
     pub pipe: ChannelPoint,
     /// circbuf's MB/s over the pipe's; `None` with `--pipe-only`.
     pub circbuf_over_pipe: Option<f64>,
+    /// circbuf read through its mapped consumer; only with `--mapped`.
+    pub mapped: Option<ChannelPoint>,
+    /// The mapped consumer's MB/s over the pipe's.
+    pub mapped_over_pipe: Option<f64>,
+    /// The mapped consumer's MB/s over circbuf read(2)'s.
+    pub mapped_over_read: Option<f64>,
 }
 
 impl Point {
@@ -123,6 +129,20 @@ impl Point {
             circbuf_over_pipe: circbuf.map(|c| c.mb_per_s / pipe.mb_per_s),
             circbuf,
             pipe,
+            mapped: None,
+            mapped_over_pipe: None,
+            mapped_over_read: None,
+        }
+    }
+
+    /// Adds the mapped consumer's result and its ratios to the others.
+    pub fn with_mapped(self, mapped: Option<ChannelPoint>) -> Self {
+        let over = |other: Option<&ChannelPoint>| Some(mapped?.mb_per_s / other?.mb_per_s);
+        Point {
+            mapped_over_pipe: over(Some(&self.pipe)),
+            mapped_over_read: over(self.circbuf.as_ref()),
+            mapped,
+            ..self
         }
     }
 }
@@ -251,34 +271,48 @@ fn aligned<const N: usize>(cells: [String; N], widths: [usize; N]) -> String {
     line
 }
 
-/// The throughput table's title row.
-pub fn table_header() -> String {
-    aligned(
+/// The mapped consumer's columns, 11 wide, after the others with `--mapped`.
+const MAPPED_COLUMNS: &str = "  mapped MB/s  mapped/pipe  mapped/read";
+
+/// The throughput table's title row, with the mapped consumer's columns if
+/// `mapped`.
+pub fn table_header(mapped: bool) -> String {
+    let line = aligned(
         COLUMNS.map(|(title, _)| title.to_owned()),
         COLUMNS.map(|(_, w)| w),
-    )
+    );
+    if mapped {
+        line + MAPPED_COLUMNS
+    } else {
+        line
+    }
 }
 
-/// One throughput table row; circbuf's cells are `-` with `--pipe-only`.
+/// One throughput table row; circbuf's cells are `-` with `--pipe-only`,
+/// and the mapped consumer's follow if it was measured.
 pub fn table_row(point: &Point) -> String {
     let missing = || "-".to_owned();
     let circbuf = point.circbuf.as_ref();
+    let ratio = |r: Option<f64>| r.map_or_else(missing, |r| format!("{r:.2}"));
+    let mapped = point.mapped.map_or_else(String::new, |m| {
+        let (rate, over_pipe) = (format_rate(m.mb_per_s), ratio(point.mapped_over_pipe));
+        let over_read = ratio(point.mapped_over_read);
+        format!("  {rate:>11}  {over_pipe:>11}  {over_read:>11}")
+    });
     aligned(
         [
             format_size(point.size),
             format!("{}:{}", point.writers, point.readers),
             circbuf.map_or_else(missing, |c| format_rate(c.mb_per_s)),
             format_rate(point.pipe.mb_per_s),
-            point
-                .circbuf_over_pipe
-                .map_or_else(missing, |r| format!("{r:.2}")),
+            ratio(point.circbuf_over_pipe),
             circbuf.map_or_else(missing, |c| format!("{:.0}", c.ops_per_s)),
             format!("{:.0}", point.pipe.ops_per_s),
             circbuf.map_or_else(missing, |c| format!("{:.1}%", c.bound_fraction * 100.0)),
             format!("{:.1}%", point.pipe.bound_fraction * 100.0),
         ],
         COLUMNS.map(|(_, w)| w),
-    )
+    ) + &mapped
 }
 
 const LATENCY_COLUMNS: [(&str, usize); 6] = [
@@ -315,10 +349,13 @@ pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
 
 const CSV_HEADER: &str = "size_bytes,writers,readers,\
 circbuf_bytes,circbuf_seconds,circbuf_mb_s,circbuf_ops_s,circbuf_bound_fraction,\
-pipe_bytes,pipe_seconds,pipe_mb_s,pipe_ops_s,pipe_bound_fraction,circbuf_over_pipe";
+pipe_bytes,pipe_seconds,pipe_mb_s,pipe_ops_s,pipe_bound_fraction,circbuf_over_pipe,\
+mapped_bytes,mapped_seconds,mapped_mb_s,mapped_ops_s,mapped_bound_fraction,\
+mapped_over_pipe,mapped_over_read";
 
-/// The throughput points as CSV, one line per point with both channels side
-/// by side; circbuf's fields are empty with `--pipe-only`.
+/// The throughput points as CSV, one line per point with every channel side
+/// by side; circbuf's fields are empty with `--pipe-only`, the mapped
+/// consumer's without `--mapped`.
 pub fn csv(points: &[Point]) -> String {
     let channel = |c: Option<&ChannelPoint>| match c {
         Some(c) => format!(
@@ -327,19 +364,21 @@ pub fn csv(points: &[Point]) -> String {
         ),
         None => ",,,,".to_owned(),
     };
+    let ratio = |r: Option<f64>| r.map_or_else(String::new, |r| format!("{r:.4}"));
     let mut out = format!("{CSV_HEADER}\n");
     for point in points {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             point.size,
             point.writers,
             point.readers,
             channel(point.circbuf.as_ref()),
             channel(Some(&point.pipe)),
-            point
-                .circbuf_over_pipe
-                .map_or_else(String::new, |r| format!("{r:.4}")),
+            ratio(point.circbuf_over_pipe),
+            channel(point.mapped.as_ref()),
+            ratio(point.mapped_over_pipe),
+            ratio(point.mapped_over_read),
         );
     }
     out
@@ -395,7 +434,7 @@ mod tests {
 
     #[test]
     fn table_rows_line_up_under_the_header() {
-        let header = table_header();
+        let header = table_header(false);
         assert_eq!(
             header,
             "    size      w:r  circbuf MB/s   pipe MB/s  circbuf/pipe  circbuf ops/s   \
@@ -415,6 +454,34 @@ mod tests {
         for row in &rows {
             assert_eq!(row.len(), header.len(), "{row}");
         }
+    }
+
+    #[test]
+    fn the_mapped_consumer_adds_its_rate_and_ratios() {
+        let read = channel_point(64_000_000, 1_000_000, 0.5);
+        let pipe = channel_point(32_000_000, 500_000, 0.5);
+        let mapped = channel_point(96_000_000, 1_500_000, 0.5);
+        let point = Point::new(64, 1, 1, Some(read), pipe).with_mapped(Some(mapped));
+        assert_eq!(point.mapped_over_pipe, Some(3.0));
+        assert_eq!(point.mapped_over_read, Some(1.5));
+        let header = table_header(true);
+        assert!(header.ends_with("pipe %bound  mapped MB/s  mapped/pipe  mapped/read"));
+        let row = table_row(&point);
+        assert!(
+            row.ends_with("6.4%          192         3.00         1.50"),
+            "{row}"
+        );
+        assert_eq!(row.len(), header.len());
+        let csv = csv(&[point]);
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",2.0000,96000000,0.500000,192.000,3000000.0,0.1920,3.0000,1.5000"),
+            "{csv}"
+        );
+        let unmeasured = points()[0].clone().with_mapped(None);
+        assert_eq!(unmeasured, points()[0]);
     }
 
     #[test]
@@ -508,15 +575,15 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let columns = lines[0].split(',').count();
-        assert_eq!(columns, 14);
+        assert_eq!(columns, 21);
         assert_eq!(
             lines[1],
             "64,1,1,64000000,0.500000,128.000,2000000.0,0.1280,\
-             32000000,0.500000,64.000,1000000.0,0.0640,2.0000"
+             32000000,0.500000,64.000,1000000.0,0.0640,2.0000,,,,,,,"
         );
         assert_eq!(
             lines[2],
-            "65536,8,8,,,,,,1310720000,2.000000,655.360,10000.0,0.6554,"
+            "65536,8,8,,,,,,1310720000,2.000000,655.360,10000.0,0.6554,,,,,,,,"
         );
         for line in &lines {
             assert_eq!(line.split(',').count(), columns, "{line}");
@@ -540,6 +607,7 @@ mod tests {
         let json = serde_json::to_string(&report).unwrap();
         assert!(json.contains("\"mb_per_s\":128.0"), "{json}");
         assert!(json.contains("\"circbuf\":null"), "{json}");
+        assert!(json.contains("\"mapped\":null"), "{json}");
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
     }

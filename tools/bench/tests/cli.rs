@@ -181,9 +181,17 @@ fn bad_usage_is_a_usage_error() {
         &["--sizes", "0"],
         &["--duration", "1", "--bytes", "1K"],
         &["--capacity", "4K"],
+        &["--mapped", "--pipe-only"],
+        &["--mapped", "--ratios", "1:1,2:2"],
     ] {
         let out = bench(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+    let out = bench(&["--mapped", "--quick", "--ratios", "2:2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--mapped needs 1 reader (a ring has one mapped consumer), not 2:2"),
+        "{stderr}"
+    );
 }

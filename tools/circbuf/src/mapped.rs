@@ -21,6 +21,10 @@ use rustix::ioctl::{ioctl, NoArg};
 use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 
 use crate::device::{Device, OpenOptions};
+
+/// How many times a mapping the kernel refuses with `EAGAIN` (reader side
+/// busy) is tried again before the error is returned.
+const MAP_BUSY_TRIES: u32 = 1000;
 use crate::error::{Error, Operation};
 use crate::uapi::{
     MmapConsumer, MmapProducer, CIRCBUF_WAKE_WRITERS, MMAP_CONSUMER_PGOFF, MMAP_PRODUCER_PGOFF,
@@ -83,14 +87,25 @@ impl Mapping {
     ) -> Result<Mapping, Error> {
         // pgoff is 0 or 1, so this cannot overflow.
         let offset = pgoff * page as u64;
-        // SAFETY: the address is null, so the kernel picks a range that
-        // overlaps no existing mapping: no memory that a Rust reference
-        // points to is replaced. References into the new range are made only
-        // by `Mapping::word` and `MappedReader::lent`, whose SAFETY comments
-        // show that they keep the rules of references.
-        let ptr = unsafe { mmap(ptr::null_mut(), len, prot, MapFlags::SHARED, device, offset) }
-            .map_err(|errno| Error::new(device.path(), Operation::Map, errno))?;
-        Ok(Mapping { ptr, len })
+        let mut busy = 0;
+        loop {
+            // SAFETY: the address is null, so the kernel picks a range that
+            // overlaps no existing mapping: no memory that a Rust reference
+            // points to is replaced. References into the new range are made
+            // only by `Mapping::word` and `MappedReader::lent`, whose SAFETY
+            // comments show that they keep the rules of references.
+            match unsafe { mmap(ptr::null_mut(), len, prot, MapFlags::SHARED, device, offset) } {
+                Ok(ptr) => return Ok(Mapping { ptr, len }),
+                // The first mmap fails with EAGAIN while a read(2) or a
+                // statistics call holds the reader side, for one copy at
+                // most.
+                Err(Errno::AGAIN) if busy < MAP_BUSY_TRIES => {
+                    busy += 1;
+                    std::thread::yield_now();
+                }
+                Err(errno) => return Err(Error::new(device.path(), Operation::Map, errno)),
+            }
+        }
     }
 
     /// The shared `u64` at `offset` bytes into the mapping.

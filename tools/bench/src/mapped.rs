@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `--mapped`: circbuf read through its mapped consumer, a
+//! [`MappedReader`], as the one reader of a throughput point. It takes up to
+//! `read_size` bytes at a time where they lie in the ring, checksums them
+//! there and consumes them: the work a read(2) reader does on the bytes it
+//! has just copied into its buffer, less the copy. [`Reader`] is either
+//! kind of reader, for the threads of `throughput.rs`.
+
+use std::time::Instant;
+
+use circbuf::MappedReader;
+
+use crate::channel::{Channel, Endpoint, Ends};
+use crate::options::Ratio;
+use crate::throughput::{read_to_end, Consumer, ReaderTally};
+use crate::Error;
+
+/// One reader thread's file: a read end, or circbuf's mapped consumer.
+pub(crate) enum Reader {
+    Read(Endpoint),
+    Mapped(MappedReader),
+}
+
+impl Reader {
+    /// Takes the bytes until end of file, at most `read_size` at a time.
+    pub(crate) fn take_to_end(self, read_size: usize) -> Result<ReaderTally, Error> {
+        match self {
+            Reader::Read(end) => read_to_end(end, read_size),
+            Reader::Mapped(reader) => consume_to_end(reader, read_size),
+        }
+    }
+}
+
+/// Opens the files of a point, readers first: `ratio.readers` read ends,
+/// or `channel`'s mapped consumer, which is open before any writer so that
+/// the point's writers are all open before its first wait.
+pub(crate) fn open(
+    channel: &Channel,
+    ratio: Ratio,
+    consumer: Consumer,
+) -> Result<(Vec<Reader>, Vec<Endpoint>), Error> {
+    if consumer == Consumer::Read {
+        let Ends { readers, writers } = channel.open(ratio)?;
+        return Ok((readers.into_iter().map(Reader::Read).collect(), writers));
+    }
+    if ratio.readers != 1 {
+        return Err(Error::Setup(format!(
+            "a ring has one mapped consumer, not {} readers",
+            ratio.readers
+        )));
+    }
+    let Some(path) = channel.path() else {
+        return Err(Error::Setup(
+            "the mapped consumer needs the circbuf device".into(),
+        ));
+    };
+    let reader = MappedReader::open(path).map_err(|e| Error::Run(e.to_string()))?;
+    let Ends { writers, .. } = channel.open(Ratio::new(ratio.writers, 0))?;
+    Ok((vec![Reader::Mapped(reader)], writers))
+}
+
+/// Takes the bytes in steps of at most `step` until end of file.
+fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<ReaderTally, Error> {
+    let failed = |e: circbuf::Error| Error::Run(e.to_string());
+    let mut tally = ReaderTally::default();
+    loop {
+        let bytes = reader.next().map_err(failed)?;
+        if bytes.is_empty() {
+            break;
+        }
+        let bytes = &bytes[..bytes.len().min(step)];
+        tally.take(bytes);
+        let n = bytes.len();
+        reader.consume(n).map_err(failed)?;
+    }
+    tally.end_of_file = Some(Instant::now());
+    Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Budget;
+    use crate::throughput::{measure, Consumer};
+
+    #[test]
+    fn only_circbuf_has_a_mapped_consumer_and_only_one() {
+        let pipe = Channel::pipe(4096).unwrap();
+        let run = |ratio| measure(&pipe, 64, ratio, Budget::Bytes(64), 64, Consumer::Mapped);
+        let setup = |message: &str| Err(Error::Setup(message.into()));
+        assert_eq!(
+            run(Ratio::new(1, 1)),
+            setup("the mapped consumer needs the circbuf device")
+        );
+        assert_eq!(
+            run(Ratio::new(2, 2)),
+            setup("a ring has one mapped consumer, not 2 readers")
+        );
+    }
+}
