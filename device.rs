@@ -233,9 +233,13 @@ impl Circbuf {
         if access.read {
             self.readers.fetch_sub(1, Full);
         }
-        if access.write && self.writers.fetch_sub(1, Full) == 1 {
-            // Every sleeping reader may now be at end of file.
-            self.readable.wake_all(READABLE | bindings::POLLHUP);
+        if access.write {
+            let left = self.writers.fetch_sub(1, Full) - 1;
+            // Every sleeping reader may now be at end of file; so may the
+            // mapped consumer, whose own file is left out of its count.
+            if left == 0 || self.mapped_by.load(Acquire) != 0 {
+                self.readable.wake_all(READABLE | bindings::POLLHUP);
+            }
         }
     }
 

@@ -63,6 +63,15 @@ def read_all(fd):
     return b"".join(chunks)
 
 
+POLL_SYSCALL = 7
+
+
+def in_syscall(tid, number):
+    """Whether thread `tid` of this process is inside system call `number`."""
+    with open(f"/proc/self/task/{tid}/syscall") as f:
+        return f.read().split()[0] == str(number)
+
+
 def poll_events(fd):
     """The events poll(2) reports for `fd` asked for POLLIN (POLLHUP comes
     unasked); for the mapped consumer's file the kernel takes in `head`."""
@@ -297,6 +306,48 @@ def test_poll_says_hup_at_end_of_file_as_the_consumers_file_is_no_writer():
             assert poll_events(fd) == select.POLLHUP
     finally:
         os.close(fd)
+
+
+def test_consumer_asleep_in_poll_is_woken_by_the_last_writer_closing():
+    """A mapped consumer that sleeps in poll for data wakes with POLLHUP
+    when the last writer other than its own file closes: that close leaves
+    one writer counted, the consumer's, and must wake it all the same."""
+    fresh()
+    fd, w = open_dev(), open_dev(os.O_WRONLY)
+    try:
+        with MappedConsumer(fd):
+            woken = []
+
+            def sleep_in_poll():
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                # No timeout: poll's last pass after one would see end of
+                # file without any wake-up.
+                woken.append(dict(poller.poll()).get(fd, 0))
+
+            def poller_asleep():
+                # Asleep in poll(2) itself (x86-64 number 7), not waiting for
+                # the interpreter's lock on its way there.
+                others = (int(t) for t in os.listdir("/proc/self/task"))
+                return any(cbtest.asleep_in_syscall(t) and in_syscall(t, POLL_SYSCALL)
+                           for t in others if t != threading.get_native_id())
+
+            poller = threading.Thread(target=sleep_in_poll)
+            poller.start()
+            wait_for(poller_asleep, "the consumer to sleep in poll")
+            os.close(w)
+            w = None
+            poller.join(cbtest.DEADLINE)
+            if poller.is_alive():
+                # Let it go with a byte, then fail.
+                w = open_dev(os.O_WRONLY)
+                os.write(w, b"x")
+                poller.join()
+            assert woken == [select.POLLHUP], f"poll woke with {woken} for the writer's close"
+    finally:
+        os.close(fd)
+        if w is not None:
+            os.close(w)
 
 
 # Blocking writers
