@@ -22,3 +22,18 @@ def test_bench_quick_runs_and_its_json_parses():
         for side in ("circbuf", "pipe"):
             assert point[side]["bytes"] > 0, point
     assert report["copy"]["bound_mb_s"] > 0
+
+
+def test_bench_mapped_consumer_runs_beside_read_and_the_pipe():
+    reload_module(buffer_size=65536)
+    res = subprocess.run(["tools/target/release/bench", "--quick", "--mapped", "--sizes", "64,4K,64K",
+                          "--json", "/tmp/bench-mapped.json"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with open("/tmp/bench-mapped.json") as f:
+        report = json.load(f)
+    assert len(report["points"]) == 3, report["points"]
+    for point in report["points"]:
+        for side in ("circbuf", "pipe", "mapped"):
+            assert point[side]["bytes"] > 0, point
+        assert point["mapped_over_pipe"] > 0 and point["mapped_over_read"] > 0, point
