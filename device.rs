@@ -483,10 +483,12 @@ impl Circbuf {
         }
         let mut mask = 0;
         if access.read {
-            let (readable, eof) = if self.mapped_by.load(Acquire) == id {
-                self.poll_mapped(id)
-            } else {
-                (!self.ring.is_empty(), self.at_eof(watch))
+            let (readable, eof) = match self.mapped_by.load(Acquire) {
+                owner if owner == id => self.poll_mapped(id),
+                // Its read(2) fails with EBUSY until the mapping ends, which
+                // wakes it.
+                0 => (!self.ring.is_empty(), self.at_eof(watch)),
+                _ => (false, self.at_eof(watch)),
             };
             if readable {
                 mask |= READABLE;

@@ -421,6 +421,27 @@ def test_one_mapped_consumer_at_a_time_and_read_is_ebusy_meanwhile():
 # Refused mappings
 
 
+def test_other_readers_poll_not_readable_while_mapped_and_readable_after():
+    """Another reader's read(2) fails with EBUSY while the ring is mapped,
+    so its poll does not say POLLIN, whatever waits; once the mapped
+    consumer's file is closed it does."""
+    fresh()
+    fd, other, w = open_dev(), open_dev(os.O_RDONLY | os.O_NONBLOCK), open_dev(os.O_WRONLY)
+    try:
+        write_stream(w, 0, 100)
+        assert poll_events(other) == select.POLLIN
+        with MappedConsumer(fd):
+            assert poll_events(other) == 0
+            expect_errno(errno.EBUSY, os.read, other, 10)
+        os.close(fd)
+        fd = None
+        assert poll_events(other) == select.POLLIN
+        assert read_all(other) == STREAM[:100]
+    finally:
+        for x in (w, other) + ((fd,) if fd is not None else ()):
+            os.close(x)
+
+
 def test_mmap_needs_a_capacity_that_is_a_page_multiple():
     """A ring of 5000 or 64 bytes cannot be mapped (EINVAL), and a refused
     mmap leaves no mapped consumer behind: read(2) goes on."""

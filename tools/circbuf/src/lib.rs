@@ -23,20 +23,10 @@ mod device;
 mod error;
 // The producer page of a mapped ring is read-only, and Rust promises that a
 // relaxed 8-byte atomic load (how `tail` and `flags` are read) works on
-// read-only memory only on these targets: `core::sync::atomic`, "Atomic
-// accesses to read-only memory". Elsewhere there is no MappedReader rather
+// read-only memory only on 64-bit targets (`core::sync::atomic`, "Atomic
+// accesses to read-only memory"). Elsewhere there is no MappedReader rather
 // than one that may fault.
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "loongarch64",
-    target_arch = "mips64",
-    target_arch = "mips64r6",
-    target_arch = "powerpc64",
-    target_arch = "riscv64",
-    target_arch = "sparc64",
-    target_arch = "s390x"
-))]
+#[cfg(target_pointer_width = "64")]
 mod mapped;
 mod samples;
 pub mod testing;
@@ -44,17 +34,7 @@ mod uapi;
 
 pub use device::{Device, OpenOptions};
 pub use error::{Error, Operation};
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "loongarch64",
-    target_arch = "mips64",
-    target_arch = "mips64r6",
-    target_arch = "powerpc64",
-    target_arch = "riscv64",
-    target_arch = "sparc64",
-    target_arch = "s390x"
-))]
+#[cfg(target_pointer_width = "64")]
 pub use mapped::MappedReader;
 pub use samples::SampleReader;
 pub use uapi::{
