@@ -628,32 +628,25 @@ impl Circbuf {
     /// (`include/uapi/linux/circbuf.h`), making the file the mapped
     /// consumer if no file is. A failed call leaves no claim it made.
     pub(crate) fn mmap(&self, file: u64, access: Access, pgoff: usize, vma: &VmaNew) -> Result {
-        let (area, mut reader, claimed) = match pgoff {
-            CONSUMER_PGOFF => {
-                let area = consumer_area(vma)?;
-                let (reader, claimed) = self.claim(file, access)?;
-                (area, Some(reader), claimed)
-            }
-            // The owner's claim cannot end while it maps: its file is open.
-            PRODUCER_PGOFF if self.mapped_by.load(Acquire) == file => {
-                (producer_area(vma, self.ring.capacity())?, None, false)
-            }
-            PRODUCER_PGOFF => {
-                let area = producer_area(vma, self.ring.capacity())?;
-                let (reader, claimed) = self.claim(file, access)?;
-                (area, Some(reader), claimed)
-            }
+        let area = match pgoff {
+            CONSUMER_PGOFF => consumer_area(vma)?,
+            PRODUCER_PGOFF => producer_area(vma, self.ring.capacity())?,
             _ => return Err(EINVAL),
         };
-        let mapped = match reader.as_ref().and_then(|side| side.mapped.as_ref()) {
-            Some(consumer) if pgoff == CONSUMER_PGOFF => insert_consumer_page(area, &consumer.page),
-            _ if pgoff == PRODUCER_PGOFF => {
-                insert_producer_area(area, &self.producer_page, &self.ring)
-            }
-            _ => Err(EINVAL),
+        // The owner's claim cannot end while it maps: its file is open.
+        if pgoff == PRODUCER_PGOFF && self.mapped_by.load(Acquire) == file {
+            return insert_producer_area(area, &self.producer_page, &self.ring);
+        }
+        let (mut reader, claimed) = self.claim(file, access)?;
+        let mapped = if pgoff == CONSUMER_PGOFF {
+            // A claim leaves the file's `MappedConsumer` in place.
+            let consumer = reader.mapped.as_ref().ok_or(EINVAL)?;
+            insert_consumer_page(area, &consumer.page)
+        } else {
+            insert_producer_area(area, &self.producer_page, &self.ring)
         };
-        if let (Err(_), true, Some(side)) = (&mapped, claimed, reader.as_mut()) {
-            side.mapped = None;
+        if mapped.is_err() && claimed {
+            reader.mapped = None;
             self.mapped_by.store(0, Release);
         }
         mapped
