@@ -3,36 +3,46 @@
 //! and proves that every byte came out exactly once, intact and in order.
 //!
 //! This file owns the command line, the checks made before a run (device
-//! idle, record size atomic), and the sequence of a run: snapshot the
-//! counters, put the device in the run's mode, launch, supervise, assess,
-//! print the verdict, switch the mode back.
+//! idle, record size atomic), and the sequence of a run: put the device in
+//! the run's mode, run the workers, check the books, print the verdict,
+//! switch the mode back.
 //!
 //! Exit status: 0 when the run passes, 1 when it finds a violation or the
 //! watchdog fires, 2 when it cannot run (bad arguments, device missing or
 //! busy).
 
-use std::ffi::OsString;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use circbuf::testing::seed_from_clock;
+use circbuf::testing::{check_idle, parse_seconds, seed_from_clock};
 use circbuf::{Device, OpenOptions, Stats, ATOMIC_WRITE_MAX};
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, Parser, ValueEnum};
 
-use stress::assess::{assess, Summary};
-use stress::books::{Moved, RunKind};
-use stress::device_mode::{self, SwitchBack};
-use stress::launch::{self, Launcher, Plan, WORKER_COMMAND};
+use stress::board::{Board, KEEP};
+use stress::device_mode;
+use stress::launch::{self, Ended, Layout};
 use stress::record::HEADER_SIZE;
-use stress::supervise::{supervise, Registry, Watch};
-use stress::verdict::Violations;
-use stress::worker::Mode;
+use stress::summary::{watchdog_message, Summary};
+use stress::verify::{books, Kind, Totals};
+use stress::worker::Job;
 
 const DEFAULT_RECORD_SIZE: usize = 64;
 const WATCHDOG_GRACE: Duration = Duration::from_secs(30);
+/// Sequence numbers the writers' bitmaps hold between them: 128 MiB of
+/// address space, of which only what records reach is ever allocated.
+const BITMAP_BITS: u64 = 1 << 30;
+
+/// What the run sends through the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Many writers send fixed-size, self-describing records; many readers
+    /// receive and account for each one.
+    Records,
+    /// One writer streams bytes in random-sized writes, one reader reads
+    /// them in random-sized reads and compares byte for byte.
+    Stream,
+}
 
 /// Runs concurrent writers and readers through a circbuf device and
 /// verifies every byte.
@@ -56,10 +66,12 @@ const WATCHDOG_GRACE: Duration = Duration::from_secs(30);
 /// write sizes (some larger than the device), one reader reads random sizes
 /// and compares byte for byte.
 ///
-/// The device's mode belongs to the device: a run needs block mode, or
-/// overwrite mode with --overwrite, and if it finds the device in the
-/// other one it switches it for the run and back afterwards, also when the
-/// run fails or the watchdog fires (not when stress is killed).
+/// The workers are forked: one process runs them all as threads, or with
+/// --processes each runs in a process of its own. The device's mode
+/// belongs to the device: a run needs block mode, or overwrite mode with
+/// --overwrite, and if it finds the device in the other one it switches it
+/// for the run and back afterwards, also when the run fails or the
+/// watchdog fires (not when stress is killed).
 ///
 /// Readers open the device before any writer; writers stop at the end of
 /// --duration and close, and readers then drain to end-of-file.
@@ -95,7 +107,8 @@ struct Cli {
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
 
-    /// Run each worker as a child process instead of a thread.
+    /// Run each worker in a process of its own (separate address spaces)
+    /// instead of all as threads of one process (one shared).
     #[arg(long)]
     processes: bool,
 
@@ -114,16 +127,6 @@ struct Cli {
     /// [default: duration + 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     watchdog: Option<Duration>,
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 1e7) {
-        return Err(format!("`{text}`: expected a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 impl Cli {
@@ -147,11 +150,25 @@ impl Cli {
         }
         Ok(())
     }
+
+    /// What the run sends, for a device of `capacity` bytes.
+    fn kind(&self, capacity: usize) -> Result<Kind, String> {
+        if self.mode == Mode::Stream {
+            return Ok(Kind::Stream);
+        }
+        let record_size = self.record_size.unwrap_or(DEFAULT_RECORD_SIZE);
+        check_record_size(record_size, capacity)?;
+        Ok(if self.overwrite {
+            Kind::Overwrite { record_size }
+        } else {
+            Kind::Records { record_size }
+        })
+    }
 }
 
 /// Refuses record sizes whose writes the device would not keep atomic,
 /// since then interleaving would be legal and the checks meaningless.
-fn check_record_size(size: usize, capacity: usize) -> Result<usize, String> {
+fn check_record_size(size: usize, capacity: usize) -> Result<(), String> {
     if size < HEADER_SIZE {
         return Err(format!(
             "--record-size={size} is smaller than the {HEADER_SIZE}-byte record header"
@@ -168,182 +185,103 @@ fn check_record_size(size: usize, capacity: usize) -> Result<usize, String> {
              (only writes that fit are atomic); use at most {capacity}"
         ));
     }
-    Ok(size)
-}
-
-/// Refuses to run on a device someone else is writing to or left data in:
-/// that data would be misread as records, and an outside writer would keep
-/// the readers from ever seeing end-of-file. Outside readers only earn a
-/// warning, since a passive one (`query_stats --watch`) is harmless; one
-/// that reads shows up as lost records and mismatched counters.
-fn check_idle(device: &Path, stats: &Stats) -> Result<Option<String>, String> {
-    let path = device.display();
-    if stats.writers > 0 {
-        return Err(format!(
-            "{path} is open for writing by {} other file(s); close them first",
-            stats.writers
-        ));
-    }
-    if stats.used > 0 {
-        return Err(format!(
-            "{path} already holds {} bytes; drain it (read it empty) or reload the module",
-            stats.used
-        ));
-    }
-    // This run's own statistics handle is the one reader expected.
-    Ok((stats.readers > 1).then(|| {
-        format!(
-            "{path} is also open for reading by {} other file(s); \
-             if they read, records will go missing",
-            stats.readers - 1
-        )
-    }))
-}
-
-fn print_violations(violations: &Violations) {
-    for v in violations.kept() {
-        eprintln!("stress: violation: {v}");
-    }
-    let hidden = violations.total() - violations.kept().len() as u64;
-    if hidden > 0 {
-        eprintln!("stress: ... and {hidden} more violations");
-    }
+    Ok(())
 }
 
 /// Runs the test; `Ok(passed)` once it has a verdict, `Err` if it could
 /// not run.
 fn execute(cli: &Cli) -> Result<bool, String> {
-    let monitor = Device::open(&cli.device, OpenOptions::new().read(true).nonblocking(true))
-        .map_err(|e| e.to_string())?;
-    let before = monitor.stats().map_err(|e| e.to_string())?;
-    if let Some(warning) = check_idle(&cli.device, &before)? {
+    let idle = check_idle(&cli.device)?;
+    if let Some(warning) = &idle.warning {
         eprintln!("stress: warning: {warning}");
     }
+    let before = idle.stats;
     let capacity = usize::try_from(before.capacity).map_err(|_| "capacity out of range")?;
-    let kind = match cli.mode {
-        Mode::Stream => RunKind::Stream,
-        Mode::Records => {
-            let record_size =
-                check_record_size(cli.record_size.unwrap_or(DEFAULT_RECORD_SIZE), capacity)?;
-            if cli.overwrite {
-                RunKind::Overwrite { record_size }
-            } else {
-                RunKind::Records { record_size }
-            }
-        }
+    let kind = cli.kind(capacity)?;
+    let bits = match kind {
+        Kind::Stream => 0,
+        Kind::Records { .. } | Kind::Overwrite { .. } => BITMAP_BITS / u64::from(cli.writers),
     };
-    let plan = Plan {
-        device: cli.device.clone(),
-        mode: kind.mode(),
-        writers: cli.writers,
-        readers: cli.readers,
-        duration: cli.duration,
-        record_size: kind.record_size().unwrap_or(0),
-        capacity,
-        seed: cli.seed.unwrap_or_else(seed_from_clock),
-    };
+    let board = Board::new(cli.writers, cli.readers, bits)?;
     // The last step before the run, so that no refusal above leaves the
     // device switched; whatever the run's outcome, it is switched back.
     let switch_back = device_mode::enter(&cli.device, &before, kind.device_mode())?;
-    let verdict = run(cli, kind, &plan, monitor, before, switch_back.clone());
+    let passed = run(cli, kind, &board, &before, capacity);
     if let Some(back) = switch_back {
         back.now();
     }
-    verdict
+    passed
 }
 
-/// The run itself, on a device already in the mode `kind` needs: launch,
-/// supervise, assess, print the verdict. `switch_back` is for the
-/// watchdog, which ends the process before [`execute`] could.
+/// The run itself, on a device already in the mode `kind` needs.
 fn run(
     cli: &Cli,
-    kind: RunKind,
-    plan: &Plan,
-    monitor: Device,
-    before: Stats,
-    switch_back: Option<SwitchBack>,
+    kind: Kind,
+    board: &Board,
+    before: &Stats,
+    capacity: usize,
 ) -> Result<bool, String> {
-    let launcher = if cli.processes {
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find this program to start workers: {e}"))?;
-        Launcher::Processes { exe }
-    } else {
-        Launcher::Threads
-    };
-
-    let summary = Summary {
-        kind,
-        writers: plan.writers,
-        readers: plan.readers,
-        dropped_records: 0,
-        bytes: 0,
-        ops: 0,
-        elapsed: Duration::ZERO,
-        passed: false,
-        seed: plan.seed,
-    };
-    let monitor = Arc::new(monitor);
-    let registry = Arc::new(Registry::new());
+    let workers = launch::open(&cli.device, cli.writers, cli.readers)?;
     let started = Instant::now();
-    let on_timeout = {
-        let summary = summary.clone();
-        Box::new(move |now: Option<&Stats>| {
-            let moved = Moved::between(&before, now.unwrap_or(&before));
-            println!(
-                "{}",
-                Summary {
-                    dropped_records: moved.dropped_records,
-                    bytes: moved.bytes_read,
-                    ops: moved.reads + moved.writes,
-                    elapsed: started.elapsed(),
-                    ..summary
-                }
-            );
-            if let Some(back) = switch_back {
-                back.now();
-            }
-        })
+    let job = Job {
+        board,
+        kind,
+        seed: cli.seed.unwrap_or_else(seed_from_clock),
+        capacity,
+        deadline: started + cli.duration,
     };
-    let supervisor = supervise(
-        Arc::clone(&monitor),
-        Arc::clone(&registry),
-        before,
-        Watch {
-            started,
-            duration: cli.duration,
-            limit: cli.watchdog.unwrap_or(cli.duration + WATCHDOG_GRACE),
-            progress: std::io::stdout().is_terminal(),
-        },
-        on_timeout,
-    );
-    let reports = launch::launch(plan, &launcher, &registry);
+    let layout = if cli.processes {
+        Layout::Processes
+    } else {
+        Layout::Threads
+    };
+    let limit = cli.watchdog.unwrap_or(cli.duration + WATCHDOG_GRACE);
+    let ended = launch::run(workers, layout, limit, &|worker| job.run(worker))?;
     let elapsed = started.elapsed();
-    supervisor.stop();
-    let reports = reports?;
-
-    let after = monitor.stats().map_err(|e| e.to_string())?;
-    let (totals, violations) = assess(kind, cli.writers, &reports, &before, &after);
-    print_violations(&violations);
-    println!(
-        "{}",
-        Summary {
-            dropped_records: Moved::between(&before, &after).dropped_records,
-            bytes: totals.bytes_read,
-            ops: totals.reads + totals.writes,
-            elapsed,
-            passed: violations.is_empty(),
-            ..summary
+    let after = Device::open(&cli.device, OpenOptions::new().read(true).nonblocking(true))
+        .and_then(|device| device.stats())
+        .map_err(|e| e.to_string())?;
+    let delta = |f: fn(&Stats) -> u64| f(&after).wrapping_sub(f(before));
+    let mut summary = Summary {
+        kind,
+        writers: cli.writers,
+        readers: cli.readers,
+        dropped_records: delta(|s| s.dropped_records),
+        bytes: delta(|s| s.bytes_read),
+        ops: delta(|s| s.reads).wrapping_add(delta(|s| s.writes)),
+        elapsed,
+        passed: false,
+        seed: job.seed,
+    };
+    match ended {
+        Ended::TimedOut => {
+            // The workers' tallies are incomplete: the summary shows what
+            // the device counted.
+            eprintln!(
+                "stress: {}",
+                watchdog_message(limit, cli.duration, board, &after)
+            );
         }
-    );
-    Ok(violations.is_empty())
+        Ended::Exited(failures) => {
+            for violation in failures.iter().chain(&books(kind, board, before, &after)) {
+                board.report(violation);
+            }
+            let total = board.violations();
+            if total > KEEP {
+                eprintln!("stress: ... and {} more violations", total - KEEP);
+            }
+            let totals = Totals::of(board);
+            summary.bytes = totals.bytes_read;
+            summary.ops = totals.reads + totals.writes;
+            summary.passed = total == 0;
+        }
+    }
+    println!("{summary}");
+    Ok(summary.passed)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == WORKER_COMMAND) {
-        return launch::child_main(args.into_iter().skip(1));
-    }
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse();
     if let Err(message) = cli.check() {
         Cli::command()
             .error(clap::error::ErrorKind::ArgumentConflict, message)
@@ -386,12 +324,10 @@ mod tests {
         assert_eq!(cli.device, PathBuf::from("/dev/x"));
         assert_eq!((cli.writers, cli.readers), (8, 2));
         assert_eq!(cli.duration, Duration::from_millis(2500));
-        assert_eq!(cli.record_size, Some(32));
         assert_eq!(cli.seed, Some(99));
         assert!(cli.processes);
-        assert_eq!(cli.mode, Mode::Records);
-        assert!(cli.overwrite);
         assert_eq!(cli.watchdog, Some(Duration::from_secs(10)));
+        assert_eq!(cli.kind(4096), Ok(Kind::Overwrite { record_size: 32 }));
         assert!(cli.check().is_ok());
     }
 
@@ -400,10 +336,13 @@ mod tests {
         let cli = parse(&[]).unwrap();
         assert_eq!(cli.device, PathBuf::from("/dev/circbuf"));
         assert_eq!((cli.writers, cli.readers), (1, 1));
-        assert_eq!(cli.mode, Mode::Records);
-        assert!(!cli.overwrite);
+        assert!(!cli.processes);
         assert_eq!(cli.watchdog, None);
-        assert_eq!(cli.record_size, None);
+        assert_eq!(cli.kind(4096), Ok(Kind::Records { record_size: 64 }));
+        assert_eq!(
+            parse(&["--mode=stream"]).unwrap().kind(64),
+            Ok(Kind::Stream)
+        );
     }
 
     #[test]
@@ -413,55 +352,27 @@ mod tests {
         assert!(parse(&["--duration=0"]).is_err());
         assert!(parse(&["--duration=abc"]).is_err());
         assert!(parse(&["--mode=pipes"]).is_err());
-        assert!(parse(&["--mode=stream", "--writers=2"])
-            .unwrap()
-            .check()
-            .is_err());
-        assert!(parse(&["--mode=stream", "--record-size=64"])
-            .unwrap()
-            .check()
-            .is_err());
-        let err = parse(&["--mode=stream", "--overwrite"])
-            .unwrap()
-            .check()
-            .unwrap_err();
+        let check = |args: &[&str]| parse(args).unwrap().check();
+        assert!(check(&["--mode=stream", "--writers=2"]).is_err());
+        assert!(check(&["--mode=stream", "--record-size=64"]).is_err());
+        let err = check(&["--mode=stream", "--overwrite"]).unwrap_err();
         assert!(err.contains("records mode only"), "{err}");
-        assert!(parse(&["--mode=stream"]).unwrap().check().is_ok());
-        assert!(parse(&["--overwrite"]).unwrap().check().is_ok());
+        assert!(check(&["--mode=stream"]).is_ok());
+        assert!(check(&["--overwrite"]).is_ok());
     }
 
     #[test]
     fn record_size_must_make_every_write_atomic() {
-        assert_eq!(check_record_size(64, 4096), Ok(64));
-        assert_eq!(check_record_size(HEADER_SIZE, 64), Ok(HEADER_SIZE));
-        assert_eq!(check_record_size(64, 64), Ok(64));
-        assert_eq!(check_record_size(4096, 65536), Ok(4096));
-        assert!(check_record_size(HEADER_SIZE - 1, 4096)
-            .unwrap_err()
-            .contains("header"));
-        assert!(check_record_size(4097, 65536)
-            .unwrap_err()
-            .contains("atomic"));
+        assert_eq!(check_record_size(64, 4096), Ok(()));
+        assert_eq!(check_record_size(HEADER_SIZE, 64), Ok(()));
+        assert_eq!(check_record_size(64, 64), Ok(()));
+        assert_eq!(check_record_size(4096, 65536), Ok(()));
+        let err = check_record_size(HEADER_SIZE - 1, 4096).unwrap_err();
+        assert!(err.contains("header"), "{err}");
+        let err = check_record_size(4097, 65536).unwrap_err();
+        assert!(err.contains("atomic"), "{err}");
         let err = check_record_size(128, 64).unwrap_err();
         assert!(err.contains("capacity of 64 bytes"), "{err}");
-    }
-
-    #[test]
-    fn busy_or_dirty_devices_are_refused() {
-        let path = Path::new("/dev/circbuf");
-        let idle = Stats {
-            capacity: 4096,
-            available: 4096,
-            readers: 1,
-            ..Stats::default()
-        };
-        assert_eq!(check_idle(path, &idle), Ok(None));
-        let err = check_idle(path, &Stats { writers: 1, ..idle }).unwrap_err();
-        assert!(err.contains("open for writing by 1"), "{err}");
-        let err = check_idle(path, &Stats { used: 10, ..idle }).unwrap_err();
-        assert!(err.contains("already holds 10 bytes"), "{err}");
-        let warning = check_idle(path, &Stats { readers: 3, ..idle }).unwrap();
-        assert!(warning.unwrap().contains("open for reading by 2"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use circbuf::testing::{mix, Rng};
 
 use crate::rng::{derive, Purpose};
-use crate::verdict::Violation;
+use crate::violation::Violation;
 
 /// The bytes of the stream for `seed` at `offset..offset + out.len()`.
 ///
@@ -76,41 +76,34 @@ impl StreamChecker {
     }
 }
 
-/// The writer's sequence of write sizes for `seed`.
-pub fn write_sizes(seed: u64) -> Rng {
-    Rng::new(derive(seed, Purpose::WriteSizes, 0, 0))
-}
-
-/// The reader's sequence of read sizes for `seed`.
-pub fn read_sizes(seed: u64) -> Rng {
-    Rng::new(derive(seed, Purpose::ReadSizes, 0, 0))
+/// The sequence of write sizes (`write: true`) or read sizes for `seed`.
+pub fn sizes(seed: u64, write: bool) -> Rng {
+    let purpose = if write {
+        Purpose::WriteSizes
+    } else {
+        Purpose::ReadSizes
+    };
+    Rng::new(derive(seed, purpose, 0, 0))
 }
 
 /// The next write size: mostly small or up to the capacity, one in five
 /// above it, which the device must accept in pieces without losing a byte.
-pub fn next_write_size(rng: &mut Rng, capacity: usize) -> usize {
-    next_size(rng, capacity, 3)
-}
-
-/// The next read size: small, up to the capacity, or more than the device
-/// can ever hold (which must return what is there, not wait for more).
-pub fn next_read_size(rng: &mut Rng, capacity: usize) -> usize {
-    next_size(rng, capacity, 2)
-}
-
-/// The largest size `next_write_size`/`next_read_size` can return.
-pub fn max_size(capacity: usize) -> usize {
-    capacity.max(1) * 3
-}
-
-fn next_size(rng: &mut Rng, capacity: usize, over: u64) -> usize {
+/// A read size is the same but up to twice the capacity above it, more
+/// than the device ever holds, which must return what is there.
+pub fn next_size(rng: &mut Rng, capacity: usize, write: bool) -> usize {
     let capacity = capacity.max(1) as u64;
+    let over = if write { 3 } else { 2 };
     let size = match rng.range_u64(0, 9) {
         0..=3 => rng.range_u64(1, capacity.min(64)),
         4..=7 => rng.range_u64(1, capacity),
         _ => rng.range_u64(capacity + 1, capacity * over),
     };
     size as usize
+}
+
+/// The largest size [`next_size`] can return.
+pub fn max_size(capacity: usize) -> usize {
+    capacity.max(1) * 3
 }
 
 #[cfg(test)]
@@ -184,35 +177,30 @@ mod tests {
     #[test]
     fn sizes_cover_small_up_to_capacity_and_beyond() {
         let capacity = 4096;
-        let mut rng = write_sizes(5);
-        let sizes: Vec<usize> = (0..2000)
-            .map(|_| next_write_size(&mut rng, capacity))
+        let mut rng = sizes(5, true);
+        let drawn: Vec<usize> = (0..2000)
+            .map(|_| next_size(&mut rng, capacity, true))
             .collect();
-        assert!(sizes.iter().all(|&s| (1..=max_size(capacity)).contains(&s)));
-        assert!(sizes.iter().any(|&s| s <= 64));
-        assert!(sizes.iter().any(|&s| s > 64 && s <= capacity));
-        assert!(sizes.iter().any(|&s| s > capacity));
+        assert!(drawn.iter().all(|&s| (1..=max_size(capacity)).contains(&s)));
+        assert!(drawn.iter().any(|&s| s <= 64));
+        assert!(drawn.iter().any(|&s| s > 64 && s <= capacity));
+        assert!(drawn.iter().any(|&s| s > capacity));
 
-        let mut rng = read_sizes(5);
-        assert!((0..2000).any(|_| next_read_size(&mut rng, 64) > 64));
-        let mut tiny = read_sizes(5);
-        assert!((0..100).all(|_| (1..=3).contains(&next_read_size(&mut tiny, 1))));
+        let mut rng = sizes(5, false);
+        assert!((0..2000).any(|_| next_size(&mut rng, 64, false) > 64));
+        let mut tiny = sizes(5, false);
+        assert!((0..100).all(|_| (1..=2).contains(&next_size(&mut tiny, 1, false))));
     }
 
     #[test]
     fn size_sequences_are_reproducible_and_independent() {
-        let a: Vec<usize> = {
-            let mut r = write_sizes(1);
-            (0..20).map(|_| next_write_size(&mut r, 100)).collect()
+        let draw = |write| {
+            let mut r = sizes(1, write);
+            (0..20)
+                .map(|_| next_size(&mut r, 100, write))
+                .collect::<Vec<_>>()
         };
-        let b: Vec<usize> = {
-            let mut r = write_sizes(1);
-            (0..20).map(|_| next_write_size(&mut r, 100)).collect()
-        };
-        let c: Vec<usize> = {
-            let mut r = read_sizes(1);
-            (0..20).map(|_| next_read_size(&mut r, 100)).collect()
-        };
+        let (a, b, c) = (draw(true), draw(true), draw(false));
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
