@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Made-up results with round numbers for the tests of the report and the
-//! plot. They are public, not `#[cfg(test)]`, because the integration tests
-//! that draw plots in a process of their own use them too.
+//! Made-up results with round numbers for the unit tests of the report and
+//! the plot.
 
 use crate::channel::PipeSize;
+use crate::options::Ratio;
 use crate::report::{ChannelPoint, CopyBound, Header, Point, Report};
 use crate::throughput::Measurement;
 
@@ -52,10 +52,14 @@ pub fn report() -> Report {
     for (n, ratio) in [(1, 1.0), (8, 0.5)] {
         for (size, rate) in [(1, 1.0), (4096, 900.0), (65536, 2000.0)] {
             let mapped = (n == 1).then(|| at(rate * 1.5));
-            points.push(
-                Point::new(size, n, n, Some(at(rate * ratio * 1.2)), at(rate * ratio))
-                    .with_mapped(mapped),
-            );
+            let circbuf = Some(at(rate * ratio * 1.2));
+            points.push(Point::new(
+                size,
+                Ratio::new(n, n),
+                circbuf,
+                at(rate * ratio),
+                mapped,
+            ));
         }
     }
     Report {

@@ -3,7 +3,7 @@
 //! Linux pipe of the same capacity with the same threads doing the same
 //! work.
 //!
-//! - [`options`]: the command line and the settings it resolves to.
+//! - [`options`]: the command line, its defaults and its value parsers.
 //! - [`channel`]: opening either kind of channel, readers before writers.
 //! - [`throughput`]: N writers and M readers moving messages of one size.
 //! - `mapped`: `--mapped`, circbuf's mapped consumer as a point's reader.
@@ -15,7 +15,6 @@
 //! - [`environment`]: kernel, CPUs and command line for the report header.
 //! - [`report`]: the report itself, as a terminal table, CSV and JSON.
 //! - [`plot`]: throughput against message size as a PNG.
-//! - [`fixtures`]: made-up results for the tests of the last two.
 //!
 //! Every failure is an [`Error`], which also tells whether the run could not
 //! start or went wrong once started, for the exit status.
@@ -24,7 +23,6 @@ pub mod channel;
 pub mod copy;
 pub mod distribution;
 pub mod environment;
-pub mod fixtures;
 pub mod latency;
 mod mapped;
 pub mod options;
@@ -66,3 +64,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod fixtures;

@@ -12,17 +12,19 @@ use std::process::ExitCode;
 
 use bench::channel::Channel;
 use bench::distribution::Summary;
-use bench::options::{Budget, Cli, Settings, Target};
+use bench::options::Cli;
 use bench::report::{self, ChannelPoint, CopyBound, Header, Latency, Point, Report};
-use bench::throughput::Consumer;
+use bench::throughput::{Budget, Consumer};
 use bench::{copy, environment, latency, plot, throughput, Error};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
-    let settings = Settings::from_cli(Cli::parse())
-        .unwrap_or_else(|e| Cli::command().error(ErrorKind::ArgumentConflict, e).exit());
-    match run(&settings) {
+    let cli = Cli::parse();
+    if let Err(e) = cli.check() {
+        Cli::command().error(ErrorKind::ArgumentConflict, e).exit();
+    }
+    match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -31,43 +33,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(settings: &Settings) -> Result<(), Error> {
-    let (circbuf, capacity, device) = match &settings.target {
-        Target::Device { path, reset } => {
-            let channel = Channel::circbuf(path, *reset)?;
-            let capacity = channel.capacity();
-            (Some(channel), capacity, Some(path.display().to_string()))
-        }
-        Target::PipeOnly { capacity } => (None, *capacity, None),
-    };
+fn run(cli: &Cli) -> Result<(), Error> {
+    let circbuf = (!cli.pipe_only)
+        .then(|| Channel::circbuf(&cli.device, cli.reset))
+        .transpose()?;
+    let capacity = circbuf.as_ref().map_or(cli.capacity, Channel::capacity);
     let pipe = Channel::pipe(capacity)?;
     let pipe_size = pipe
         .pipe_size()
         .ok_or_else(|| Error::Setup("a pipe channel has no pipe size".into()))?;
     // Settled before the measurements, not after minutes of them.
-    let plot_text = plot_text(settings)?;
+    let plot_text = cli.plot.is_some() && plot_text(cli)?;
 
+    let budget = cli
+        .bytes
+        .map_or(Budget::Duration(cli.duration), Budget::Bytes);
     let header = Header {
         kernel: environment::kernel_release(),
         cpus: environment::cpus(),
-        device,
+        device: circbuf.as_ref().map(|_| cli.device.display().to_string()),
         capacity,
         pipe_size,
         command_line: environment::command_line(std::env::args_os()),
-        duration_s: match settings.budget {
-            Budget::Duration(duration) => Some(duration.as_secs_f64()),
-            Budget::Bytes(_) => None,
-        },
-        bytes_per_point: match settings.budget {
-            Budget::Duration(_) => None,
-            Budget::Bytes(bytes) => Some(bytes),
-        },
-        read_size: settings.read_size,
-        latency_gap_s: settings.latency_gap.as_secs_f64(),
+        duration_s: cli.bytes.is_none().then_some(cli.duration.as_secs_f64()),
+        bytes_per_point: cli.bytes,
+        read_size: cli.read_size,
+        latency_gap_s: cli.latency_gap.as_secs_f64(),
     };
-    for line in report::header_lines(&header) {
-        println!("{line}");
-    }
+    report::header_lines(&header)
+        .iter()
+        .for_each(|line| println!("{line}"));
     if pipe_size.actual < capacity {
         eprintln!(
             "bench: warning: the pipe holds {} bytes, less than the capacity of {capacity}; \
@@ -78,7 +73,7 @@ fn run(settings: &Settings) -> Result<(), Error> {
 
     let bandwidths: Vec<_> = copy::SIZES
         .iter()
-        .map(|&size| copy::measure(size, settings.copy_duration))
+        .map(|&size| copy::measure(size, cli.copy_duration()))
         .collect();
     let bound_mb_s = copy::bound(&bandwidths)
         .ok_or_else(|| Error::Setup("no memcpy size was measured".into()))?;
@@ -86,50 +81,39 @@ fn run(settings: &Settings) -> Result<(), Error> {
         bandwidths,
         bound_mb_s,
     };
-    for line in report::copy_lines(&copy) {
-        println!("{line}");
-    }
+    report::copy_lines(&copy)
+        .iter()
+        .for_each(|line| println!("{line}"));
 
-    println!();
-    println!("{}", report::table_header(settings.mapped));
+    println!("\n{}", report::table_header(cli.mapped));
     let mut points = Vec::new();
-    for &ratio in &settings.ratios {
-        for &size in &settings.sizes {
+    for &ratio in &cli.ratios {
+        for &size in &cli.sizes {
             let measure = |channel: &Channel, consumer| {
-                let budget = settings.budget;
-                throughput::measure(channel, size, ratio, budget, settings.read_size, consumer)
+                throughput::measure(channel, size, ratio, budget, cli.read_size, consumer)
                     .map(|m| ChannelPoint::new(m, bound_mb_s))
             };
             let read = |c| measure(c, Consumer::Read);
             let circbuf_point = circbuf.as_ref().map(read).transpose()?;
-            let mapped = circbuf.as_ref().filter(|_| settings.mapped);
+            let mapped = circbuf.as_ref().filter(|_| cli.mapped);
             let mapped_point = mapped.map(|c| measure(c, Consumer::Mapped)).transpose()?;
-            let point = Point::new(
-                size,
-                ratio.writers,
-                ratio.readers,
-                circbuf_point,
-                read(&pipe)?,
-            )
-            .with_mapped(mapped_point);
+            let pipe_point = read(&pipe)?;
+            let point = Point::new(size, ratio, circbuf_point, pipe_point, mapped_point);
             println!("{}", report::table_row(&point));
             points.push(point);
         }
     }
 
     let mut latencies = Vec::new();
-    if settings.latency_samples > 0 {
+    if cli.latency_samples > 0 {
         for channel in circbuf.iter().chain([&pipe]) {
-            let samples =
-                latency::measure(channel, settings.latency_samples, settings.latency_gap)?;
-            if let Some(sleeps) = samples.reader_sleeps {
-                if sleeps < samples.nanoseconds.len() as u64 {
-                    eprintln!(
-                        "bench: warning: the circbuf reader slept only {sleeps} times in {} \
-                         latency samples; a longer --latency-gap makes sure it is asleep",
-                        samples.nanoseconds.len()
-                    );
-                }
+            let samples = latency::measure(channel, cli.latency_samples, cli.latency_gap)?;
+            let len = samples.nanoseconds.len();
+            if let Some(sleeps) = samples.reader_sleeps.filter(|&n| n < len as u64) {
+                eprintln!(
+                    "bench: warning: the circbuf reader slept only {sleeps} times in {len} \
+                     latency samples; a longer --latency-gap makes sure it is asleep"
+                );
             }
             if let Some(summary) = Summary::of(&samples.nanoseconds) {
                 latencies.push(Latency {
@@ -140,9 +124,9 @@ fn run(settings: &Settings) -> Result<(), Error> {
             }
         }
         println!();
-        for line in report::latency_lines(&latencies) {
-            println!("{line}");
-        }
+        report::latency_lines(&latencies)
+            .iter()
+            .for_each(|line| println!("{line}"));
     }
 
     let report = Report {
@@ -151,16 +135,13 @@ fn run(settings: &Settings) -> Result<(), Error> {
         points,
         latency: latencies,
     };
-    write_outputs(settings, &report, plot_text)
+    write_outputs(cli, &report, plot_text)
 }
 
 /// Loads the font for the plot's text: the one given, which must load, or
 /// the first one installed. False when the plot is drawn without text.
-fn plot_text(settings: &Settings) -> Result<bool, Error> {
-    if settings.plot.is_none() {
-        return Ok(false);
-    }
-    if let Some(font) = &settings.font {
+fn plot_text(cli: &Cli) -> Result<bool, Error> {
+    if let Some(font) = &cli.font {
         plot::load_font(font).map_err(Error::Setup)?;
         return Ok(true);
     }
@@ -181,19 +162,19 @@ fn plot_text(settings: &Settings) -> Result<bool, Error> {
     }
 }
 
-fn write_outputs(settings: &Settings, report: &Report, plot_text: bool) -> Result<(), Error> {
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|e| Error::Setup(format!("{}: {e}", path.display())))
-    };
-    if let Some(path) = &settings.csv {
+fn write_outputs(cli: &Cli, report: &Report, plot_text: bool) -> Result<(), Error> {
+    let failed =
+        |path: &Path, e: &dyn std::fmt::Display| Error::Setup(format!("{}: {e}", path.display()));
+    let write =
+        |path: &Path, text: String| std::fs::write(path, text).map_err(|e| failed(path, &e));
+    if let Some(path) = &cli.csv {
         write(path, report::csv(&report.points))?;
     }
-    if let Some(path) = &settings.json {
-        let json = serde_json::to_string_pretty(report)
-            .map_err(|e| Error::Setup(format!("{}: {e}", path.display())))?;
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_string_pretty(report).map_err(|e| failed(path, &e))?;
         write(path, json + "\n")?;
     }
-    if let Some(path) = &settings.plot {
+    if let Some(path) = &cli.plot {
         plot::draw(report, path, plot_text).map_err(Error::Setup)?;
     }
     Ok(())

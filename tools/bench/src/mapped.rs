@@ -12,7 +12,7 @@ use circbuf::MappedReader;
 
 use crate::channel::{Channel, Endpoint, Ends};
 use crate::options::Ratio;
-use crate::throughput::{read_to_end, Consumer, ReaderTally};
+use crate::throughput::{read_to_end, Consumer, Tally};
 use crate::Error;
 
 /// One reader thread's file: a read end, or circbuf's mapped consumer.
@@ -23,7 +23,7 @@ pub(crate) enum Reader {
 
 impl Reader {
     /// Takes the bytes until end of file, at most `read_size` at a time.
-    pub(crate) fn take_to_end(self, read_size: usize) -> Result<ReaderTally, Error> {
+    pub(crate) fn take_to_end(self, read_size: usize) -> Result<Tally, Error> {
         match self {
             Reader::Read(end) => read_to_end(end, read_size),
             Reader::Mapped(reader) => consume_to_end(reader, read_size),
@@ -60,9 +60,9 @@ pub(crate) fn open(
 }
 
 /// Takes the bytes in steps of at most `step` until end of file.
-fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<ReaderTally, Error> {
+fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<Tally, Error> {
     let failed = |e: circbuf::Error| Error::Run(e.to_string());
-    let mut tally = ReaderTally::default();
+    let mut tally = Tally::default();
     loop {
         let bytes = reader.next().map_err(failed)?;
         if bytes.is_empty() {
@@ -80,8 +80,7 @@ fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<ReaderTally, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::Budget;
-    use crate::throughput::{measure, Consumer};
+    use crate::throughput::{measure, Budget, Consumer};
 
     #[test]
     fn only_circbuf_has_a_mapped_consumer_and_only_one() {

@@ -1,41 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The command line of `bench` ([`Cli`]) and the [`Settings`] it resolves
-//! to once `--quick` and the defaults are applied, with the parsers for
-//! sizes (`64K`), writer:reader ratios (`2:2`) and seconds.
+//! The command line of `bench` ([`Cli`]), with its defaults and those of
+//! `--quick` declared on the options, and the parsers of the values it
+//! takes: sizes (`64K`) and writer:reader ratios (`2:2`).
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use circbuf::testing::parse_seconds;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
-/// Message sizes of a full sweep, in bytes.
-pub const DEFAULT_SIZES: [usize; 8] = [1, 16, 64, 256, 1024, 4096, 16384, 65536];
-/// Message sizes of a `--quick` run: one small, one at the atomic limit.
-pub const QUICK_SIZES: [usize; 2] = [64, 4096];
-/// Writer:reader ratios of a full sweep.
-pub const DEFAULT_RATIOS: [Ratio; 4] = [
-    Ratio::new(1, 1),
-    Ratio::new(2, 2),
-    Ratio::new(4, 4),
-    Ratio::new(8, 8),
-];
-/// Writer:reader ratios of a `--quick` run.
-pub const QUICK_RATIOS: [Ratio; 2] = [Ratio::new(1, 1), Ratio::new(2, 2)];
-
-/// Seconds per point and channel: short, so that the full sweep of 32
-/// points on two channels stays within a few minutes even under an
-/// emulated CPU.
-const DEFAULT_DURATION: Duration = Duration::from_millis(500);
-const QUICK_DURATION: Duration = Duration::from_millis(50);
-const DEFAULT_LATENCY_SAMPLES: usize = 1000;
-const QUICK_LATENCY_SAMPLES: usize = 50;
-/// Time spent timing each memcpy size.
-const DEFAULT_COPY_DURATION: Duration = Duration::from_millis(250);
-const QUICK_COPY_DURATION: Duration = Duration::from_millis(50);
-/// The capacity `--pipe-only` assumes: the module's default buffer_size.
-const DEFAULT_PIPE_ONLY_CAPACITY: usize = 4096;
 /// The largest message, capacity or read buffer accepted, to keep every
 /// buffer a plain allocation; it is also circbuf's largest capacity.
 pub const MAX_SIZE: usize = 64 << 20;
@@ -62,19 +37,24 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", default_value = circbuf::DEFAULT_PATH)]
     pub device: PathBuf,
 
-    /// Message sizes, comma-separated; K and M are binary (1K = 1024)
-    /// [default: 1,16,64,256,1K,4K,16K,64K].
-    #[arg(long, value_name = "SIZES", value_delimiter = ',', value_parser = parse_message_size)]
-    pub sizes: Option<Vec<usize>>,
+    /// Message sizes, comma-separated; K and M are binary (1K = 1024).
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', value_parser = parse_message_size,
+          default_value = "1,16,64,256,1K,4K,16K,64K", default_value_if("quick", "true", "64,4K"))]
+    pub sizes: Vec<usize>,
 
-    /// Writer:reader ratios, comma-separated [default: 1:1,2:2,4:4,8:8].
-    #[arg(long, value_name = "W:R,...", value_delimiter = ',', value_parser = parse_ratio)]
-    pub ratios: Option<Vec<Ratio>>,
+    /// Writer:reader ratios, comma-separated; with --mapped only 1:1 unless
+    /// given.
+    #[arg(long, value_name = "W:R,...", value_delimiter = ',', value_parser = parse_ratio,
+          default_value = "1:1,2:2,4:4,8:8",
+          default_value_ifs([("mapped", "true", "1:1"), ("quick", "true", "1:1,2:2")]))]
+    pub ratios: Vec<Ratio>,
 
-    /// How long writers write at each point on each channel, in seconds
-    /// [default: 0.5].
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, conflicts_with = "bytes")]
-    pub duration: Option<Duration>,
+    /// How long writers write at each point on each channel, in seconds.
+    /// Short, so that the full sweep of 32 points on two channels stays
+    /// within a few minutes even under an emulated CPU.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, conflicts_with = "bytes",
+          default_value = "0.5", default_value_if("quick", "true", "0.05"))]
+    pub duration: Duration,
 
     /// Write this many bytes at each point on each channel instead of
     /// writing for a fixed time (shared among the writers, in whole
@@ -86,10 +66,14 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_message_size)]
     pub read_size: usize,
 
-    /// Wake-up latency samples per channel; 0 skips the latency test
-    /// [default: 1000].
-    #[arg(long, value_name = "N")]
-    pub latency_samples: Option<usize>,
+    /// Wake-up latency samples per channel; 0 skips the latency test.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1000",
+        default_value_if("quick", "true", "50")
+    )]
+    pub latency_samples: usize,
 
     /// How long the writer waits, in seconds, before each latency sample,
     /// so that the reader is asleep on an empty buffer when the data comes.
@@ -106,9 +90,11 @@ pub struct Cli {
     #[arg(long)]
     pub pipe_only: bool,
 
-    /// The capacity to size the pipe to with --pipe-only [default: 4K].
-    #[arg(long, value_name = "SIZE", requires = "pipe_only", value_parser = parse_message_size)]
-    pub capacity: Option<usize>,
+    /// The capacity to size the pipe to with --pipe-only; the default is
+    /// the module's default buffer_size.
+    #[arg(long, value_name = "SIZE", requires = "pipe_only", default_value = "4K",
+          value_parser = parse_message_size)]
+    pub capacity: usize,
 
     /// Also measure circbuf read through its mapped consumer (mmap, no
     /// copy), one reader; the ratios default to 1:1 and must have 1 reader.
@@ -138,6 +124,24 @@ pub struct Cli {
     pub font: Option<PathBuf>,
 }
 
+impl Cli {
+    /// What clap cannot check: with `--mapped`, a ratio of more than one
+    /// reader, since a ring has one mapped consumer.
+    pub fn check(&self) -> Result<(), String> {
+        match self.ratios.iter().find(|r| self.mapped && r.readers != 1) {
+            Some(ratio) => Err(format!(
+                "--mapped needs 1 reader (a ring has one mapped consumer), not {ratio}"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Time spent timing each memcpy size, less for a `--quick` smoke test.
+    pub fn copy_duration(&self) -> Duration {
+        Duration::from_millis(if self.quick { 50 } else { 250 })
+    }
+}
+
 /// A number of writers and readers, written `W:R`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ratio {
@@ -160,153 +164,24 @@ impl fmt::Display for Ratio {
     }
 }
 
-/// When the writers of a point stop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Budget {
-    /// Writers write until this much time has passed.
-    Duration(Duration),
-    /// Writers write this many bytes between them.
-    Bytes(u64),
-}
-
-/// What is measured beside the pipe.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// The circbuf device at `path`, reset first if `reset`.
-    Device {
-        /// Where the device is.
-        path: PathBuf,
-        /// Discard its content first instead of refusing to run.
-        reset: bool,
-    },
-    /// No device: only a pipe of `capacity` bytes.
-    PipeOnly {
-        /// The capacity the pipe is sized to.
-        capacity: usize,
-    },
-}
-
-/// Everything a run needs, with defaults and `--quick` applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    /// What is measured beside the pipe.
-    pub target: Target,
-    /// Message sizes in bytes, in the order given.
-    pub sizes: Vec<usize>,
-    /// Writer:reader ratios, in the order given.
-    pub ratios: Vec<Ratio>,
-    /// When each point's writers stop.
-    pub budget: Budget,
-    /// Bytes per read call, and per step of the mapped consumer.
-    pub read_size: usize,
-    /// Whether circbuf is also read through its mapped consumer.
-    pub mapped: bool,
-    /// Latency samples per channel; 0 skips the test.
-    pub latency_samples: usize,
-    /// Pause before each latency sample.
-    pub latency_gap: Duration,
-    /// Time spent on each memcpy size.
-    pub copy_duration: Duration,
-    /// Where to write CSV, if anywhere.
-    pub csv: Option<PathBuf>,
-    /// Where to write JSON, if anywhere.
-    pub json: Option<PathBuf>,
-    /// Where to draw the plot, if anywhere.
-    pub plot: Option<PathBuf>,
-    /// The font for the plot's text, if given.
-    pub font: Option<PathBuf>,
-}
-
-impl Settings {
-    /// Applies `--quick` and the defaults to what was given; fails when
-    /// `--mapped` is given a ratio of more than one reader.
-    pub fn from_cli(cli: Cli) -> Result<Settings, String> {
-        let quick = cli.quick;
-        let many_readers = cli.ratios.iter().flatten().find(|r| r.readers != 1);
-        if let (true, Some(ratio)) = (cli.mapped, many_readers) {
-            return Err(format!(
-                "--mapped needs 1 reader (a ring has one mapped consumer), not {ratio}"
-            ));
-        }
-        let target = if cli.pipe_only {
-            Target::PipeOnly {
-                capacity: cli.capacity.unwrap_or(DEFAULT_PIPE_ONLY_CAPACITY),
-            }
-        } else {
-            Target::Device {
-                path: cli.device,
-                reset: cli.reset,
-            }
-        };
-        let budget = match (cli.bytes, cli.duration) {
-            (Some(bytes), _) => Budget::Bytes(bytes),
-            (None, Some(duration)) => Budget::Duration(duration),
-            (None, None) if quick => Budget::Duration(QUICK_DURATION),
-            (None, None) => Budget::Duration(DEFAULT_DURATION),
-        };
-        Ok(Settings {
-            target,
-            sizes: cli.sizes.unwrap_or_else(|| {
-                if quick {
-                    QUICK_SIZES.to_vec()
-                } else {
-                    DEFAULT_SIZES.to_vec()
-                }
-            }),
-            ratios: cli.ratios.unwrap_or_else(|| {
-                if cli.mapped {
-                    vec![Ratio::new(1, 1)]
-                } else if quick {
-                    QUICK_RATIOS.to_vec()
-                } else {
-                    DEFAULT_RATIOS.to_vec()
-                }
-            }),
-            budget,
-            read_size: cli.read_size,
-            mapped: cli.mapped,
-            latency_samples: cli.latency_samples.unwrap_or(if quick {
-                QUICK_LATENCY_SAMPLES
-            } else {
-                DEFAULT_LATENCY_SAMPLES
-            }),
-            latency_gap: cli.latency_gap,
-            copy_duration: if quick {
-                QUICK_COPY_DURATION
-            } else {
-                DEFAULT_COPY_DURATION
-            },
-            csv: cli.csv,
-            json: cli.json,
-            plot: cli.plot,
-            font: cli.font,
-        })
-    }
-}
-
 /// Parses a byte count: a number with an optional binary suffix `K`, `M`
 /// or `G` (also `KiB`, `MiB`, `GiB`), case-insensitive.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let trimmed = text.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, suffix) = lower.split_at(digits_end);
+    let bad = || format!("`{text}`: expected a number of bytes like 64, 4K or 1M");
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, suffix) = lower.split_at(
+        lower
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(lower.len()),
+    );
     let shift = match suffix.trim_start() {
         "" | "b" => 0,
         "k" | "kib" => 10,
         "m" | "mib" => 20,
         "g" | "gib" => 30,
-        _ => {
-            return Err(format!(
-                "`{text}`: expected a number of bytes like 64, 4K or 1M"
-            ))
-        }
+        _ => return Err(bad()),
     };
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}`: expected a number of bytes like 64, 4K or 1M"))?;
+    let number: u64 = digits.parse().map_err(|_| bad())?;
     number
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("`{text}` is too large"))
@@ -340,34 +215,26 @@ pub fn parse_ratio(text: &str) -> Result<Ratio, String> {
     Ok(Ratio::new(count(writers)?, count(readers)?))
 }
 
-/// Parses a positive number of seconds, fractions allowed.
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 1e6) {
-        return Err(format!("`{text}`: expected a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
 
-    fn settings(args: &[&str]) -> Settings {
-        let argv = std::iter::once("bench").chain(args.iter().copied());
-        Settings::from_cli(Cli::try_parse_from(argv).expect("arguments parse"))
-            .expect("arguments are valid")
+    fn cli(args: &[&str]) -> Cli {
+        let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .expect("arguments parse");
+        cli.check().expect("arguments are valid");
+        cli
     }
 
     fn rejects(args: &[&str]) -> String {
-        let argv = std::iter::once("bench").chain(args.iter().copied());
-        Cli::try_parse_from(argv)
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
             .expect_err("arguments are rejected")
             .to_string()
+    }
+
+    fn ratios(list: &[(u32, u32)]) -> Vec<Ratio> {
+        list.iter().map(|&(w, r)| Ratio::new(w, r)).collect()
     }
 
     #[test]
@@ -378,6 +245,7 @@ mod tests {
     #[test]
     fn sizes_take_binary_suffixes() {
         assert_eq!(parse_size("1"), Ok(1));
+        assert_eq!(parse_size("0"), Ok(0));
         assert_eq!(parse_size("4K"), Ok(4096));
         assert_eq!(parse_size("4k"), Ok(4096));
         assert_eq!(parse_size("16KiB"), Ok(16384));
@@ -393,15 +261,18 @@ mod tests {
 
     #[test]
     fn message_sizes_are_bounded() {
+        assert_eq!(parse_message_size("1"), Ok(1));
         assert_eq!(parse_message_size("64M"), Ok(MAX_SIZE));
         assert!(parse_message_size("0").is_err());
         assert!(parse_message_size("65M").is_err());
+        assert!(parse_message_size("67108865").is_err());
     }
 
     #[test]
     fn ratios_are_writers_then_readers() {
         assert_eq!(parse_ratio("2:3"), Ok(Ratio::new(2, 3)));
         assert_eq!(parse_ratio(" 8 : 8 "), Ok(Ratio::new(8, 8)));
+        assert_eq!(parse_ratio("256:1"), Ok(Ratio::new(256, 1)));
         for bad in ["2", "0:1", "1:0", "a:b", "1:2:3", "257:1"] {
             assert!(parse_ratio(bad).is_err(), "{bad}");
         }
@@ -409,100 +280,89 @@ mod tests {
     }
 
     #[test]
-    fn seconds_must_be_positive() {
-        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
-        for bad in ["0", "-1", "nan", "inf", "soon"] {
-            assert!(parse_seconds(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn defaults_are_the_full_sweep_on_the_device() {
-        let s = settings(&[]);
-        assert_eq!(
-            s.target,
-            Target::Device {
-                path: PathBuf::from("/dev/circbuf"),
-                reset: false
-            }
-        );
-        assert_eq!(s.sizes, DEFAULT_SIZES);
-        assert_eq!(s.ratios, DEFAULT_RATIOS);
-        assert_eq!(s.budget, Budget::Duration(DEFAULT_DURATION));
-        assert_eq!(s.read_size, 65536);
-        assert_eq!(s.latency_samples, DEFAULT_LATENCY_SAMPLES);
-        assert_eq!(s.csv, None);
+        let c = cli(&[]);
+        assert_eq!(c.device, PathBuf::from("/dev/circbuf"));
+        assert!(!c.reset && !c.pipe_only && !c.mapped);
+        assert_eq!(c.sizes, [1, 16, 64, 256, 1024, 4096, 16384, 65536]);
+        assert_eq!(c.ratios, ratios(&[(1, 1), (2, 2), (4, 4), (8, 8)]));
+        assert_eq!(c.duration, Duration::from_millis(500));
+        assert_eq!(c.bytes, None);
+        assert_eq!(c.read_size, 65536);
+        assert_eq!(c.latency_samples, 1000);
+        assert_eq!(c.latency_gap, Duration::from_millis(2));
+        assert_eq!(c.copy_duration(), Duration::from_millis(250));
+        assert_eq!(c.csv, None);
     }
 
     #[test]
     fn quick_shrinks_the_sweep_but_explicit_options_win() {
-        let s = settings(&["--quick"]);
-        assert_eq!(s.sizes, QUICK_SIZES);
-        assert_eq!(s.ratios, QUICK_RATIOS);
-        assert_eq!(s.budget, Budget::Duration(QUICK_DURATION));
-        assert_eq!(s.latency_samples, QUICK_LATENCY_SAMPLES);
-        assert_eq!(s.copy_duration, QUICK_COPY_DURATION);
+        let c = cli(&["--quick"]);
+        assert_eq!(c.sizes, [64, 4096]);
+        assert_eq!(c.ratios, ratios(&[(1, 1), (2, 2)]));
+        assert_eq!(c.duration, Duration::from_millis(50));
+        assert_eq!(c.latency_samples, 50);
+        assert_eq!(c.copy_duration(), Duration::from_millis(50));
 
-        let s = settings(&["--quick", "--sizes", "1,64K", "--latency-samples", "0"]);
-        assert_eq!(s.sizes, [1, 65536]);
-        assert_eq!(s.ratios, QUICK_RATIOS);
-        assert_eq!(s.latency_samples, 0);
+        let c = cli(&["--quick", "--sizes", "1,64K", "--latency-samples", "0"]);
+        assert_eq!(c.sizes, [1, 65536]);
+        assert_eq!(c.ratios, ratios(&[(1, 1), (2, 2)]));
+        assert_eq!(c.latency_samples, 0);
+        assert_eq!(
+            cli(&["--quick", "--duration", "2"]).duration,
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
     fn lists_are_comma_separated() {
-        let s = settings(&["--sizes", "1,4K", "--ratios", "1:1,4:2"]);
-        assert_eq!(s.sizes, [1, 4096]);
-        assert_eq!(s.ratios, [Ratio::new(1, 1), Ratio::new(4, 2)]);
+        let c = cli(&["--sizes", "1,4K", "--ratios", "1:1,4:2"]);
+        assert_eq!(c.sizes, [1, 4096]);
+        assert_eq!(c.ratios, ratios(&[(1, 1), (4, 2)]));
     }
 
     #[test]
     fn budget_is_a_duration_or_bytes_not_both() {
-        assert_eq!(
-            settings(&["--duration", "2"]).budget,
-            Budget::Duration(Duration::from_secs(2))
-        );
-        assert_eq!(settings(&["--bytes", "1M"]).budget, Budget::Bytes(1 << 20));
-        assert_eq!(
-            settings(&["--quick", "--bytes", "1M"]).budget,
-            Budget::Bytes(1 << 20)
-        );
+        assert_eq!(cli(&["--duration", "2"]).duration, Duration::from_secs(2));
+        assert_eq!(cli(&["--bytes", "1M"]).bytes, Some(1 << 20));
+        assert_eq!(cli(&["--quick", "--bytes", "1M"]).bytes, Some(1 << 20));
         assert!(rejects(&["--duration", "1", "--bytes", "1M"]).contains("cannot be used with"));
         assert!(rejects(&["--bytes", "0"]).contains("at least 1 byte"));
     }
 
     #[test]
     fn pipe_only_takes_a_capacity() {
-        let s = settings(&["--pipe-only"]);
-        assert_eq!(s.target, Target::PipeOnly { capacity: 4096 });
-        let s = settings(&["--pipe-only", "--capacity", "1M"]);
-        assert_eq!(s.target, Target::PipeOnly { capacity: 1 << 20 });
+        let c = cli(&["--pipe-only"]);
+        assert!(c.pipe_only);
+        assert_eq!(c.capacity, 4096);
+        assert_eq!(cli(&["--pipe-only", "--capacity", "1M"]).capacity, 1 << 20);
         assert!(rejects(&["--capacity", "1M"]).contains("--pipe-only"));
         assert!(rejects(&["--pipe-only", "--reset"]).contains("cannot be used with"));
     }
 
     #[test]
     fn mapped_is_measured_with_one_reader_only() {
-        assert!(!settings(&[]).mapped);
-        let s = settings(&["--quick", "--mapped"]);
-        assert!(s.mapped);
-        assert_eq!(s.ratios, [Ratio::new(1, 1)]);
-        let s = settings(&["--mapped", "--ratios", "1:1,4:1"]);
-        assert_eq!(s.ratios, [Ratio::new(1, 1), Ratio::new(4, 1)]);
+        let c = cli(&["--quick", "--mapped"]);
+        assert!(c.mapped);
+        assert_eq!(c.ratios, [Ratio::new(1, 1)]);
+        assert_eq!(cli(&["--mapped"]).ratios, [Ratio::new(1, 1)]);
+        let c = cli(&["--mapped", "--ratios", "1:1,4:1"]);
+        assert_eq!(c.ratios, ratios(&[(1, 1), (4, 1)]));
         let argv = ["bench", "--mapped", "--ratios", "1:1,2:2"];
         assert_eq!(
-            Settings::from_cli(Cli::try_parse_from(argv).unwrap()),
+            Cli::try_parse_from(argv).unwrap().check(),
             Err("--mapped needs 1 reader (a ring has one mapped consumer), not 2:2".into())
         );
+        assert_eq!(cli(&["--ratios", "2:2"]).check(), Ok(()));
         assert!(rejects(&["--mapped", "--pipe-only"]).contains("cannot be used with"));
     }
 
     #[test]
     fn outputs_are_optional_files() {
-        let s = settings(&["--csv", "a.csv", "--json", "a.json", "--plot", "a.png"]);
-        assert_eq!(s.csv, Some(PathBuf::from("a.csv")));
-        assert_eq!(s.json, Some(PathBuf::from("a.json")));
-        assert_eq!(s.plot, Some(PathBuf::from("a.png")));
+        let c = cli(&["--csv", "a.csv", "--json", "a.json", "--plot", "a.png"]);
+        assert_eq!(c.csv, Some(PathBuf::from("a.csv")));
+        assert_eq!(c.json, Some(PathBuf::from("a.json")));
+        assert_eq!(c.plot, Some(PathBuf::from("a.png")));
         assert!(rejects(&["--font", "x.ttf"]).contains("--plot"));
     }
 

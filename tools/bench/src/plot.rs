@@ -3,7 +3,8 @@
 //! logarithmic (sizes span 1 B to 64 KiB and rates three orders of
 //! magnitude), one colour per writer:reader ratio, circbuf solid with dots,
 //! the pipe dashed with triangles, circbuf's mapped consumer (`--mapped`)
-//! dotted with crosses, and the copy bound as a black line.
+//! dotted with crosses, and the copy bound as a black line, with a legend
+//! beside the chart when there is text.
 //!
 //! Text needs a font file, which plotters reads through ab_glyph so nothing
 //! depends on fontconfig: [`find_font`] looks for a sans font that Debian
@@ -13,11 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::element::{DashedPathElement, DynElement, IntoDynElement};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
-use crate::report::{format_size, Point, Report};
+use crate::report::{format_size, Report};
 
 /// Sans fonts looked for, best first, with the Debian package of each.
 pub const FONTS: [(&str, &str); 3] = [
@@ -77,18 +79,53 @@ fn format_tick(value: f64) -> String {
     }
 }
 
-/// How a channel's lines look.
+/// How a line looks: circbuf read(2) solid with dots, the pipe dashed with
+/// triangles, circbuf's mapped consumer dotted with crosses, the copy bound
+/// thin and bare. The plot and its legend draw lines alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Look {
-    /// circbuf read(2): solid with dots.
     Read,
-    /// The pipe: dashed with triangles.
     Pipe,
-    /// circbuf's mapped consumer: dotted with crosses.
     Mapped,
+    Bound,
 }
 
-/// One line of the plot: a channel at one writer:reader ratio.
+impl Look {
+    /// The line through `points`, in the chart's or the legend's coordinates.
+    fn line<DB: DrawingBackend, C: Clone + 'static>(
+        self,
+        colour: RGBAColor,
+        points: Vec<C>,
+    ) -> DynElement<'static, DB, C> {
+        let width = match self {
+            Look::Read => 3,
+            Look::Pipe | Look::Mapped => 2,
+            Look::Bound => 1,
+        };
+        let style = colour.stroke_width(width);
+        match self {
+            Look::Pipe => DashedPathElement::new(points, 10, 6, style).into_dyn(),
+            Look::Mapped => DashedPathElement::new(points, 3, 4, style).into_dyn(),
+            Look::Read | Look::Bound => PathElement::new(points, style).into_dyn(),
+        }
+    }
+
+    /// The marker of a point of the line; the copy bound has none.
+    fn marker<DB: DrawingBackend, C: Clone + 'static>(
+        self,
+        colour: RGBAColor,
+        at: C,
+    ) -> Option<DynElement<'static, DB, C>> {
+        match self {
+            Look::Read => Some(Circle::new(at, 4, colour.filled()).into_dyn()),
+            Look::Pipe => Some(TriangleMarker::new(at, 5, colour.filled()).into_dyn()),
+            Look::Mapped => Some(Cross::new(at, 6, colour.stroke_width(2)).into_dyn()),
+            Look::Bound => None,
+        }
+    }
+}
+
+/// One line of the plot: a channel at one writer:reader ratio, or the bound.
 struct Line {
     label: String,
     colour: RGBAColor,
@@ -97,8 +134,8 @@ struct Line {
     points: Vec<(f64, f64)>,
 }
 
-/// The lines of `report`: per ratio, circbuf's (if measured), the pipe's and
-/// the mapped consumer's (if measured).
+/// The lines of `report`'s points: per ratio, circbuf's (if measured), the
+/// pipe's and the mapped consumer's (if measured), in one colour.
 fn lines(report: &Report) -> Vec<Line> {
     let mut ratios: Vec<(u32, u32)> = Vec::new();
     for point in &report.points {
@@ -108,29 +145,32 @@ fn lines(report: &Report) -> Vec<Line> {
     }
     let mut lines = Vec::new();
     for (i, &(writers, readers)) in ratios.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
-        let series = |pick: &dyn Fn(&Point) -> Option<f64>| {
+        let looks = [
+            (Look::Read, "circbuf"),
+            (Look::Pipe, "pipe"),
+            (Look::Mapped, "circbuf mapped"),
+        ];
+        for (look, name) in looks {
             let mut points: Vec<(f64, f64)> = report
                 .points
                 .iter()
                 .filter(|p| (p.writers, p.readers) == (writers, readers))
-                .filter_map(|p| pick(p).map(|rate| (p.size as f64, rate)))
+                .filter_map(|p| {
+                    let channel = match look {
+                        Look::Read => p.circbuf,
+                        Look::Mapped => p.mapped,
+                        Look::Pipe | Look::Bound => Some(p.pipe),
+                    };
+                    Some((p.size as f64, channel?.mb_per_s))
+                })
                 // A log axis has no place for zero.
                 .filter(|&(_, rate)| rate > 0.0)
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            points
-        };
-        for look in [Look::Read, Look::Pipe, Look::Mapped] {
-            let (name, points) = match look {
-                Look::Read => ("circbuf", series(&|p| p.circbuf.map(|c| c.mb_per_s))),
-                Look::Pipe => ("pipe", series(&|p| Some(p.pipe.mb_per_s))),
-                Look::Mapped => ("circbuf mapped", series(&|p| p.mapped.map(|c| c.mb_per_s))),
-            };
             if look == Look::Pipe || !points.is_empty() {
                 lines.push(Line {
                     label: format!("{name} {writers}:{readers}"),
-                    colour,
+                    colour: Palette99::pick(i).to_rgba(),
                     look,
                     points,
                 });
@@ -151,12 +191,17 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
         return Err(failed(&"no throughput points to plot"));
     };
     let (first, last) = (first as f64 / 1.5, last as f64 * 1.5);
-    let lines = lines(report);
+    let mut lines = lines(report);
     let bound = report.copy.bound_mb_s;
+    lines.push(Line {
+        label: "copy bound (memcpy / 2)".into(),
+        colour: BLACK.to_rgba(),
+        look: Look::Bound,
+        points: vec![(first, bound), (last, bound)],
+    });
     let (low, high) = lines
         .iter()
         .flat_map(|line| line.points.iter().map(|&(_, rate)| rate))
-        .chain([bound])
         .filter(|rate| *rate > 0.0)
         .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r), hi.max(r)));
     let (low, high) = if low <= high { (low, high) } else { (1.0, 1.0) };
@@ -177,16 +222,13 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
     let mut builder = ChartBuilder::on(&plot_area);
     builder.margin(20);
     if text {
+        let pipe = format_size(report.header.pipe_size.actual);
         let title = match report.header.device {
             Some(_) => format!(
-                "circbuf and pipe throughput (capacity {}, pipe {})",
-                format_size(report.header.capacity),
-                format_size(report.header.pipe_size.actual)
+                "circbuf and pipe throughput (capacity {}, pipe {pipe})",
+                format_size(report.header.capacity)
             ),
-            None => format!(
-                "pipe throughput (pipe {})",
-                format_size(report.header.pipe_size.actual)
-            ),
+            None => format!("pipe throughput (pipe {pipe})"),
         };
         builder
             .caption(title, (FAMILY, 26))
@@ -206,82 +248,26 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
             .label_style((FAMILY, 16));
     }
     mesh.draw().map_err(|e| failed(&e))?;
-
     for line in &lines {
-        let width = if line.look == Look::Read { 3 } else { 2 };
-        let style = line.colour.stroke_width(width);
-        let points = line.points.iter().copied();
-        match line.look {
-            Look::Read => chart.draw_series(LineSeries::new(points, style)),
-            Look::Pipe => chart.draw_series(DashedLineSeries::new(points, 10, 6, style)),
-            Look::Mapped => chart.draw_series(DashedLineSeries::new(points, 3, 4, style)),
-        }
-        .map_err(|e| failed(&e))?;
-        let fill = line.colour.filled();
-        let points = line.points.iter().copied();
-        match line.look {
-            Look::Read => chart.draw_series(points.map(|at| Circle::new(at, 4, fill))),
-            Look::Pipe => chart.draw_series(points.map(|at| TriangleMarker::new(at, 5, fill))),
-            Look::Mapped => chart.draw_series(points.map(|at| Cross::new(at, 6, style))),
-        }
-        .map_err(|e| failed(&e))?;
+        let (look, colour) = (line.look, line.colour);
+        let markers = line.points.iter().filter_map(|&at| look.marker(colour, at));
+        let elements = std::iter::once(look.line(colour, line.points.clone())).chain(markers);
+        chart.draw_series(elements).map_err(|e| failed(&e))?;
     }
-    chart
-        .draw_series(LineSeries::new([(first, bound), (last, bound)], BLACK))
-        .map_err(|e| failed(&e))?;
     if let Some(area) = legend_area {
-        draw_legend(&area, &lines).map_err(|e| failed(&e))?;
+        let style =
+            TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        for (y, line) in (80..).step_by(24).zip(&lines) {
+            let (look, colour) = (line.look, line.colour);
+            let sample = std::iter::once(look.line(colour, vec![(10, y), (50, y)]));
+            for element in sample.chain(look.marker(colour, (30, y))) {
+                area.draw(&element).map_err(|e| failed(&e))?;
+            }
+            let label = Text::new(line.label.clone(), (60, y), style.clone());
+            area.draw(&label).map_err(|e| failed(&e))?;
+        }
     }
     root.present().map_err(|e| failed(&e))
-}
-
-/// The legend column: a sample of each line with its label, then the
-/// bound's.
-fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    lines: &[Line],
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let style = TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-    let row = 24;
-    let mut y = 80;
-    let entries = lines
-        .iter()
-        .map(|line| (line.label.as_str(), line.colour, Some(line.look)))
-        .chain([("copy bound (memcpy / 2)", BLACK.to_rgba(), None)]);
-    for (label, colour, look) in entries {
-        let (x0, x1) = (10, 50);
-        match look {
-            Some(dashed @ (Look::Pipe | Look::Mapped)) => {
-                let (dash, step) = if dashed == Look::Pipe {
-                    (10, 16)
-                } else {
-                    (3, 7)
-                };
-                for x in (x0..x1).step_by(step) {
-                    area.draw(&PathElement::new(
-                        [(x, y), (x + dash, y)],
-                        colour.stroke_width(2),
-                    ))?;
-                }
-                if dashed == Look::Pipe {
-                    area.draw(&TriangleMarker::new((30, y), 5, colour.filled()))?;
-                } else {
-                    area.draw(&Cross::new((30, y), 6, colour.stroke_width(2)))?;
-                }
-            }
-            Some(Look::Read) => {
-                area.draw(&PathElement::new(
-                    [(x0, y), (x1, y)],
-                    colour.stroke_width(3),
-                ))?;
-                area.draw(&Circle::new((30, y), 4, colour.filled()))?;
-            }
-            None => area.draw(&PathElement::new([(x0, y), (x1, y)], colour))?,
-        }
-        area.draw(&Text::new(label.to_owned(), (x1 + 10, y), style.clone()))?;
-        y += row;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::channel::{Kind, PipeSize};
 use crate::copy::Bandwidth;
 use crate::distribution::Summary;
+use crate::options::Ratio;
 use crate::throughput::Measurement;
 
 /// Everything one run measured, as written to `--json`.
@@ -114,35 +115,26 @@ pub struct Point {
 }
 
 impl Point {
-    /// Puts a point together and works out the ratio between channels.
+    /// Puts a point together and works out the ratios between channels.
     pub fn new(
         size: usize,
-        writers: u32,
-        readers: u32,
+        ratio: Ratio,
         circbuf: Option<ChannelPoint>,
         pipe: ChannelPoint,
+        mapped: Option<ChannelPoint>,
     ) -> Self {
+        let over =
+            |a: Option<ChannelPoint>, b: Option<ChannelPoint>| Some(a?.mb_per_s / b?.mb_per_s);
         Point {
             size,
-            writers,
-            readers,
-            circbuf_over_pipe: circbuf.map(|c| c.mb_per_s / pipe.mb_per_s),
+            writers: ratio.writers,
+            readers: ratio.readers,
             circbuf,
             pipe,
-            mapped: None,
-            mapped_over_pipe: None,
-            mapped_over_read: None,
-        }
-    }
-
-    /// Adds the mapped consumer's result and its ratios to the others.
-    pub fn with_mapped(self, mapped: Option<ChannelPoint>) -> Self {
-        let over = |other: Option<&ChannelPoint>| Some(mapped?.mb_per_s / other?.mb_per_s);
-        Point {
-            mapped_over_pipe: over(Some(&self.pipe)),
-            mapped_over_read: over(self.circbuf.as_ref()),
+            circbuf_over_pipe: over(circbuf, Some(pipe)),
             mapped,
-            ..self
+            mapped_over_pipe: over(mapped, Some(pipe)),
+            mapped_over_read: over(mapped, circbuf),
         }
     }
 }
@@ -247,8 +239,9 @@ pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
     ]
 }
 
-/// The throughput table's columns: title and width.
-const COLUMNS: [(&str, usize); 9] = [
+/// The throughput table's columns, title and width; the last three are
+/// the mapped consumer's, shown with `--mapped`.
+const COLUMNS: [(&str, usize); 12] = [
     ("size", 8),
     ("w:r", 7),
     ("circbuf MB/s", 12),
@@ -258,62 +251,10 @@ const COLUMNS: [(&str, usize); 9] = [
     ("pipe ops/s", 11),
     ("circbuf %bound", 14),
     ("pipe %bound", 11),
+    ("mapped MB/s", 11),
+    ("mapped/pipe", 11),
+    ("mapped/read", 11),
 ];
-
-fn aligned<const N: usize>(cells: [String; N], widths: [usize; N]) -> String {
-    let mut line = String::new();
-    for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-        if i > 0 {
-            line.push_str("  ");
-        }
-        let _ = write!(line, "{cell:>width$}");
-    }
-    line
-}
-
-/// The mapped consumer's columns, 11 wide, after the others with `--mapped`.
-const MAPPED_COLUMNS: &str = "  mapped MB/s  mapped/pipe  mapped/read";
-
-/// The throughput table's title row, with the mapped consumer's columns if
-/// `mapped`.
-pub fn table_header(mapped: bool) -> String {
-    let line = aligned(
-        COLUMNS.map(|(title, _)| title.to_owned()),
-        COLUMNS.map(|(_, w)| w),
-    );
-    if mapped {
-        line + MAPPED_COLUMNS
-    } else {
-        line
-    }
-}
-
-/// One throughput table row; circbuf's cells are `-` with `--pipe-only`,
-/// and the mapped consumer's follow if it was measured.
-pub fn table_row(point: &Point) -> String {
-    let missing = || "-".to_owned();
-    let circbuf = point.circbuf.as_ref();
-    let ratio = |r: Option<f64>| r.map_or_else(missing, |r| format!("{r:.2}"));
-    let mapped = point.mapped.map_or_else(String::new, |m| {
-        let (rate, over_pipe) = (format_rate(m.mb_per_s), ratio(point.mapped_over_pipe));
-        let over_read = ratio(point.mapped_over_read);
-        format!("  {rate:>11}  {over_pipe:>11}  {over_read:>11}")
-    });
-    aligned(
-        [
-            format_size(point.size),
-            format!("{}:{}", point.writers, point.readers),
-            circbuf.map_or_else(missing, |c| format_rate(c.mb_per_s)),
-            format_rate(point.pipe.mb_per_s),
-            ratio(point.circbuf_over_pipe),
-            circbuf.map_or_else(missing, |c| format!("{:.0}", c.ops_per_s)),
-            format!("{:.0}", point.pipe.ops_per_s),
-            circbuf.map_or_else(missing, |c| format!("{:.1}%", c.bound_fraction * 100.0)),
-            format!("{:.1}%", point.pipe.bound_fraction * 100.0),
-        ],
-        COLUMNS.map(|(_, w)| w),
-    ) + &mapped
-}
 
 const LATENCY_COLUMNS: [(&str, usize); 6] = [
     ("latency", 8),
@@ -324,27 +265,70 @@ const LATENCY_COLUMNS: [(&str, usize); 6] = [
     ("reader slept", 12),
 ];
 
+/// `cells` right-aligned in `columns`, two spaces apart.
+fn aligned(cells: &[String], columns: &[(&str, usize)]) -> String {
+    let cells = cells.iter().zip(columns);
+    let cells: Vec<String> = cells
+        .map(|(cell, &(_, width))| format!("{cell:>width$}"))
+        .collect();
+    cells.join("  ")
+}
+
+fn titles(columns: &[(&str, usize)]) -> Vec<String> {
+    columns.iter().map(|(title, _)| title.to_string()).collect()
+}
+
+/// The throughput table's title row, with the mapped consumer's columns if
+/// `mapped`.
+pub fn table_header(mapped: bool) -> String {
+    let shown = if mapped { COLUMNS.len() } else { 9 };
+    aligned(&titles(&COLUMNS[..shown]), &COLUMNS)
+}
+
+/// One throughput table row; circbuf's cells are `-` with `--pipe-only`,
+/// and the mapped consumer's follow if it was measured.
+pub fn table_row(point: &Point) -> String {
+    let cell = |c: Option<&ChannelPoint>, show: fn(&ChannelPoint) -> String| {
+        c.map_or_else(|| "-".to_owned(), show)
+    };
+    let rate = |c| cell(c, |c| format_rate(c.mb_per_s));
+    let ops = |c| cell(c, |c| format!("{:.0}", c.ops_per_s));
+    let bound = |c| cell(c, |c| format!("{:.1}%", c.bound_fraction * 100.0));
+    let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+    let (circbuf, pipe) = (point.circbuf.as_ref(), Some(&point.pipe));
+    let mut cells = vec![
+        format_size(point.size),
+        format!("{}:{}", point.writers, point.readers),
+        rate(circbuf),
+        rate(pipe),
+        ratio(point.circbuf_over_pipe),
+        ops(circbuf),
+        ops(pipe),
+        bound(circbuf),
+        bound(pipe),
+    ];
+    if point.mapped.is_some() {
+        let mapped = [point.mapped_over_pipe, point.mapped_over_read].map(ratio);
+        cells.extend([rate(point.mapped.as_ref())].into_iter().chain(mapped));
+    }
+    aligned(&cells, &COLUMNS)
+}
+
 /// The latency table: a title row and one row per channel.
 pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
-    let widths = LATENCY_COLUMNS.map(|(_, w)| w);
     let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
-    let mut lines = vec![aligned(LATENCY_COLUMNS.map(|(t, _)| t.to_owned()), widths)];
-    for entry in latency {
-        lines.push(aligned(
-            [
-                entry.channel.to_string(),
-                entry.summary.samples.to_string(),
-                us(entry.summary.median_ns),
-                us(entry.summary.p99_ns),
-                us(entry.summary.max_ns),
-                entry
-                    .reader_sleeps
-                    .map_or_else(|| "-".to_owned(), |n| n.to_string()),
-            ],
-            widths,
-        ));
-    }
-    lines
+    let rows = latency.iter().map(|entry| {
+        let sleeps = entry
+            .reader_sleeps
+            .map_or_else(|| "-".to_owned(), |n| n.to_string());
+        let summary = &entry.summary;
+        let cells = [entry.channel.to_string(), summary.samples.to_string()];
+        let times = [summary.median_ns, summary.p99_ns, summary.max_ns].map(us);
+        aligned(&[&cells[..], &times, &[sleeps]].concat(), &LATENCY_COLUMNS)
+    });
+    std::iter::once(aligned(&titles(&LATENCY_COLUMNS), &LATENCY_COLUMNS))
+        .chain(rows)
+        .collect()
 }
 
 const CSV_HEADER: &str = "size_bytes,writers,readers,\
@@ -393,12 +377,18 @@ mod tests {
         vec![
             Point::new(
                 64,
-                1,
-                1,
+                Ratio::new(1, 1),
                 Some(channel_point(64_000_000, 1_000_000, 0.5)),
                 channel_point(32_000_000, 500_000, 0.5),
+                None,
             ),
-            Point::new(65536, 8, 8, None, channel_point(1_310_720_000, 20_000, 2.0)),
+            Point::new(
+                65536,
+                Ratio::new(8, 8),
+                None,
+                channel_point(1_310_720_000, 20_000, 2.0),
+                None,
+            ),
         ]
     }
 
@@ -461,7 +451,7 @@ mod tests {
         let read = channel_point(64_000_000, 1_000_000, 0.5);
         let pipe = channel_point(32_000_000, 500_000, 0.5);
         let mapped = channel_point(96_000_000, 1_500_000, 0.5);
-        let point = Point::new(64, 1, 1, Some(read), pipe).with_mapped(Some(mapped));
+        let point = Point::new(64, Ratio::new(1, 1), Some(read), pipe, Some(mapped));
         assert_eq!(point.mapped_over_pipe, Some(3.0));
         assert_eq!(point.mapped_over_read, Some(1.5));
         let header = table_header(true);
@@ -480,8 +470,8 @@ mod tests {
                 .ends_with(",2.0000,96000000,0.500000,192.000,3000000.0,0.1920,3.0000,1.5000"),
             "{csv}"
         );
-        let unmeasured = points()[0].clone().with_mapped(None);
-        assert_eq!(unmeasured, points()[0]);
+        assert_eq!(points()[0].mapped_over_pipe, None);
+        assert_eq!(points()[0].mapped_over_read, None);
     }
 
     #[test]

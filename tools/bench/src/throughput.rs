@@ -18,9 +18,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{Channel, Endpoint};
 use crate::mapped::{self, Reader};
-use crate::options::{Budget, Ratio};
+use crate::options::Ratio;
 use crate::placement::RotatingBuffer;
 use crate::Error;
+
+/// When the writers of a point stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Writers write until this much time has passed.
+    Duration(Duration),
+    /// Writers write this many bytes between them.
+    Bytes(u64),
+}
 
 /// How a point's readers take the bytes out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,29 +97,35 @@ impl Measurement {
     }
 }
 
+/// What the threads of one side moved: bytes, whole messages (writers
+/// only), calls that moved data, the [`checksum`] of the bytes, and when
+/// the last reader saw end of file.
 #[derive(Debug, Default)]
-struct WriterTally {
+pub(crate) struct Tally {
     bytes: u64,
     messages: u64,
-    calls: u64,
-    checksum: u64,
-}
-
-/// What one reader took out, and when it saw end of file.
-#[derive(Debug, Default)]
-pub(crate) struct ReaderTally {
-    bytes: u64,
     calls: u64,
     checksum: u64,
     pub(crate) end_of_file: Option<Instant>,
 }
 
-impl ReaderTally {
+impl Tally {
     /// Counts and checksums the bytes one read or step took.
     pub(crate) fn take(&mut self, bytes: &[u8]) {
         self.bytes += bytes.len() as u64;
         self.calls += 1;
         self.checksum = self.checksum.wrapping_add(checksum(bytes));
+    }
+
+    /// The tallies of every thread of a side together.
+    fn total(threads: &[Tally]) -> Tally {
+        threads.iter().fold(Tally::default(), |sum, t| Tally {
+            bytes: sum.bytes + t.bytes,
+            messages: sum.messages + t.messages,
+            calls: sum.calls + t.calls,
+            checksum: sum.checksum.wrapping_add(t.checksum),
+            end_of_file: sum.end_of_file.max(t.end_of_file),
+        })
     }
 }
 
@@ -130,8 +145,9 @@ pub fn measure(
         ""
     };
     let point = format!("{}{mapped} {size} B {ratio}", channel.kind());
+    let failed = |message: String| Error::Run(format!("{point}: {message}"));
     let in_point = |e: Error| match e {
-        Error::Run(message) => Error::Run(format!("{point}: {message}")),
+        Error::Run(message) => failed(message),
         setup => setup,
     };
     channel.check_idle().map_err(in_point)?;
@@ -144,37 +160,30 @@ pub fn measure(
         }
     };
     let (readers, writers) = mapped::open(channel, ratio, consumer).map_err(in_point)?;
-    let (writes, reads, seconds) = run_threads(readers, writers, size, quota, budget, read_size);
-    let writes = writes.map_err(in_point)?;
-    let reads = reads.map_err(in_point)?;
-
-    let written = WriterTally {
-        bytes: writes.iter().map(|t| t.bytes).sum(),
-        messages: writes.iter().map(|t| t.messages).sum(),
-        calls: writes.iter().map(|t| t.calls).sum(),
-        checksum: writes
-            .iter()
-            .fold(0u64, |sum, t| sum.wrapping_add(t.checksum)),
-    };
-    let read_bytes: u64 = reads.iter().map(|t| t.bytes).sum();
-    let read_calls: u64 = reads.iter().map(|t| t.calls).sum();
-    let read_checksum = reads
-        .iter()
-        .fold(0u64, |sum, t| sum.wrapping_add(t.checksum));
-    if written.bytes != read_bytes {
-        return Err(Error::Run(format!(
-            "{point}: writers wrote {} bytes but readers read {read_bytes}",
-            written.bytes
+    let (writes, reads, began) = run_threads(readers, writers, size, quota, budget, read_size);
+    let written = Tally::total(&writes.map_err(in_point)?);
+    let read = Tally::total(&reads.map_err(in_point)?);
+    if written.bytes != read.bytes {
+        let (wrote, got) = (written.bytes, read.bytes);
+        return Err(failed(format!(
+            "writers wrote {wrote} bytes but readers read {got}"
         )));
     }
-    if written.checksum != read_checksum {
-        return Err(Error::Run(format!(
-            "{point}: the bytes written sum to {} but the bytes read to {read_checksum}",
-            written.checksum
+    if written.checksum != read.checksum {
+        let (wrote, got) = (written.checksum, read.checksum);
+        return Err(failed(format!(
+            "the bytes written sum to {wrote} but the bytes read to {got}"
         )));
     }
     if let (Some(before), Some(after)) = (before, channel.stats().map_err(in_point)?) {
-        let counted = [
+        // For a mapped consumer the device counts as reads the times it
+        // took in the consumer's position, which the consumer cannot see.
+        let reads = (consumer == Consumer::Read).then_some((
+            "reads",
+            after.reads - before.reads,
+            read.calls,
+        ));
+        for (name, device, ours) in [
             (
                 "bytes_written",
                 after.bytes_written - before.bytes_written,
@@ -183,35 +192,38 @@ pub fn measure(
             (
                 "bytes_read",
                 after.bytes_read - before.bytes_read,
-                read_bytes,
+                read.bytes,
             ),
             ("writes", after.writes - before.writes, written.calls),
-            ("reads", after.reads - before.reads, read_calls),
-        ];
-        // For a mapped consumer the device counts as reads the times it
-        // took in the consumer's position, which the consumer cannot see.
-        let mapped_reads = |name: &str| consumer == Consumer::Mapped && name == "reads";
-        for (name, device, ours) in counted.into_iter().filter(|c| !mapped_reads(c.0)) {
+        ]
+        .into_iter()
+        .chain(reads)
+        {
             if device != ours {
-                return Err(Error::Run(format!(
-                    "{point}: the device counted {device} {name}, the threads {ours}"
+                return Err(failed(format!(
+                    "the device counted {device} {name}, the threads {ours}"
                 )));
             }
         }
     }
+    let last = read.end_of_file.unwrap_or(began);
     Ok(Measurement {
         bytes: written.bytes,
         messages: written.messages,
         write_calls: written.calls,
-        read_calls,
-        seconds: seconds.as_secs_f64().max(1e-9),
+        read_calls: read.calls,
+        seconds: last
+            .saturating_duration_since(began)
+            .as_secs_f64()
+            .max(1e-9),
     })
 }
 
-type Outcome<T> = Result<Vec<T>, Error>;
+type Outcome = Result<Vec<Tally>, Error>;
 
 /// Starts every thread at once, stops the writers when the budget is
-/// spent, and waits for the readers' end of file.
+/// spent, and waits for the readers' end of file; returns the writers' and
+/// readers' tallies and the start.
 fn run_threads(
     readers: Vec<Reader>,
     writers: Vec<Endpoint>,
@@ -219,7 +231,7 @@ fn run_threads(
     quota: Option<u64>,
     budget: Budget,
     read_size: usize,
-) -> (Outcome<WriterTally>, Outcome<ReaderTally>, Duration) {
+) -> (Outcome, Outcome, Instant) {
     let stop = AtomicBool::new(false);
     let start = Barrier::new(readers.len() + writers.len() + 1);
     thread::scope(|scope| {
@@ -249,18 +261,11 @@ fn run_threads(
             thread::sleep(duration);
             stop.store(true, Ordering::Relaxed);
         }
-        let writes = collect(writer_threads);
-        let reads = collect(reader_threads);
-        let last = reads
-            .as_ref()
-            .ok()
-            .and_then(|tallies| tallies.iter().filter_map(|t| t.end_of_file).max())
-            .unwrap_or(began);
-        (writes, reads, last.saturating_duration_since(began))
+        (collect(writer_threads), collect(reader_threads), began)
     })
 }
 
-fn collect<T>(threads: Vec<thread::ScopedJoinHandle<'_, Result<T, Error>>>) -> Outcome<T> {
+fn collect(threads: Vec<thread::ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Outcome {
     threads
         .into_iter()
         .map(|thread| match thread.join() {
@@ -276,11 +281,11 @@ fn write_messages(
     quota: Option<u64>,
     start: &Barrier,
     stop: &AtomicBool,
-) -> Result<WriterTally, Error> {
+) -> Result<Tally, Error> {
     // Every position holds the same message.
     let mut message = RotatingBuffer::new(size, pattern);
     let message_checksum = checksum(message.advance());
-    let mut tally = WriterTally::default();
+    let mut tally = Tally::default();
     start.wait();
     while quota.is_none_or(|quota| tally.messages < quota) && !stop.load(Ordering::Relaxed) {
         tally.calls += end.write_all(message.advance())?;
@@ -291,9 +296,9 @@ fn write_messages(
     Ok(tally)
 }
 
-pub(crate) fn read_to_end(end: Endpoint, read_size: usize) -> Result<ReaderTally, Error> {
+pub(crate) fn read_to_end(end: Endpoint, read_size: usize) -> Result<Tally, Error> {
     let mut buffer = RotatingBuffer::new(read_size, |_| 0);
-    let mut tally = ReaderTally::default();
+    let mut tally = Tally::default();
     loop {
         let buf = buffer.advance();
         match end.read(buf)? {

@@ -4,8 +4,49 @@
 
 use std::path::PathBuf;
 
-use bench::fixtures::report;
+use bench::channel::PipeSize;
+use bench::options::Ratio;
 use bench::plot;
+use bench::report::{ChannelPoint, CopyBound, Header, Point, Report};
+use bench::throughput::Measurement;
+
+/// Two sizes at 1:1, the pipe at `mb_per_s` and circbuf at twice that.
+fn report() -> Report {
+    let at = |mb_per_s: u64| {
+        let measurement = Measurement {
+            bytes: mb_per_s * 1_000_000,
+            messages: 1,
+            write_calls: 1,
+            read_calls: 1,
+            seconds: 1.0,
+        };
+        ChannelPoint::new(measurement, 5000.0)
+    };
+    let point = |size, rate| Point::new(size, Ratio::new(1, 1), Some(at(2 * rate)), at(rate), None);
+    Report {
+        header: Header {
+            kernel: "6.12.0".into(),
+            cpus: 2,
+            device: Some("/dev/circbuf".into()),
+            capacity: 4096,
+            pipe_size: PipeSize {
+                requested: 4096,
+                actual: 4096,
+            },
+            command_line: "bench".into(),
+            duration_s: Some(0.5),
+            bytes_per_point: None,
+            read_size: 65536,
+            latency_gap_s: 0.002,
+        },
+        copy: CopyBound {
+            bandwidths: vec![],
+            bound_mb_s: 5000.0,
+        },
+        points: vec![point(64, 10), point(4096, 900)],
+        latency: vec![],
+    }
+}
 
 #[test]
 fn without_a_font_only_the_plot_without_text_can_be_drawn() {
