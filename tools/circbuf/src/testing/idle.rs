@@ -68,6 +68,8 @@ mod tests {
         let err = judge(path, Stats { used: 10, ..idle }).unwrap_err();
         assert!(err.contains("already holds 10 bytes"), "{err}");
         let warning = judge(path, Stats { readers: 3, ..idle }).unwrap().warning;
-        assert!(warning.unwrap().contains("also open for reading by 3 other file(s)"));
+        assert!(warning
+            .unwrap()
+            .contains("also open for reading by 3 other file(s)"));
     }
 }
