@@ -9,10 +9,9 @@
 //! its end-of-file state); on a pipe its own descriptor, a `dup` of one end
 //! of a fresh pipe per run.
 
-use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use circbuf::{Device, OpenOptions, Stats};
 use rustix::io::{fcntl_dupfd_cloexec, Errno};
@@ -25,25 +24,6 @@ use crate::Error;
 /// Where an unprivileged process learns the largest pipe it may ask for.
 const PIPE_MAX_SIZE: &str = "/proc/sys/fs/pipe-max-size";
 
-/// Which kind of channel a measurement is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// The circbuf device.
-    Circbuf,
-    /// A Linux pipe sized like the device.
-    Pipe,
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Circbuf => "circbuf",
-            Kind::Pipe => "pipe",
-        })
-    }
-}
-
 /// The size a pipe was asked for and the size the kernel gave it, which is
 /// a power-of-two number of pages, and at most `fs.pipe-max-size` without
 /// CAP_SYS_RESOURCE.
@@ -55,26 +35,45 @@ pub struct PipeSize {
     pub actual: usize,
 }
 
-/// A channel that threads can open ends of.
-#[derive(Debug)]
-pub struct Channel {
-    inner: Inner,
+impl PipeSize {
+    /// Finds the size of pipes asked for `capacity` bytes, or for as close
+    /// to it as the kernel allows without privileges (`fs.pipe-max-size`)
+    /// when that is less.
+    pub fn probe(capacity: usize) -> Result<PipeSize, Error> {
+        let setup = |what: &str, e: Errno| Error::Setup(pipe_error(what, e));
+        let (_, probe) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| setup("pipe2", e))?;
+        let requested = match fcntl_setpipe_size(&probe, capacity) {
+            Ok(_) => capacity,
+            Err(Errno::PERM) => {
+                let text = std::fs::read_to_string(PIPE_MAX_SIZE)
+                    .map_err(|e| Error::Setup(format!("{PIPE_MAX_SIZE}: {e}")))?;
+                let max = text.trim().parse().map_err(|_| {
+                    Error::Setup(format!("{PIPE_MAX_SIZE}: `{}` is not a size", text.trim()))
+                })?;
+                fcntl_setpipe_size(&probe, max).map_err(|e| setup("F_SETPIPE_SZ", e))?;
+                max
+            }
+            Err(e) => return Err(setup("F_SETPIPE_SZ", e)),
+        };
+        let actual = fcntl_getpipe_size(&probe).map_err(|e| setup("F_GETPIPE_SZ", e))?;
+        Ok(PipeSize { requested, actual })
+    }
 }
 
+/// A channel that threads can open ends of.
 #[derive(Debug)]
-enum Inner {
+pub enum Channel {
+    /// The circbuf device.
     Circbuf {
-        path: PathBuf,
         /// Open read-only and non-blocking for the ioctls, never read from.
         /// It counts as a reader, which changes nothing for writers, and
         /// as no writer, so readers' end of file is not held up.
         probe: Device,
+        /// The ring's size in bytes.
         capacity: usize,
     },
-    Pipe {
-        /// What F_SETPIPE_SZ is asked for on every new pipe.
-        size: PipeSize,
-    },
+    /// A fresh pipe per run, each asked for the same size.
+    Pipe(PipeSize),
 }
 
 /// One thread's end of a channel.
@@ -84,15 +83,6 @@ pub enum Endpoint {
     Device(Device),
     /// A descriptor of one end of a pipe.
     Pipe(OwnedFd),
-}
-
-/// The ends of one run, in the order they were opened.
-#[derive(Debug)]
-pub struct Ends {
-    /// One per reader thread, opened before any writer.
-    pub readers: Vec<Endpoint>,
-    /// One per writer thread.
-    pub writers: Vec<Endpoint>,
 }
 
 impl Channel {
@@ -105,124 +95,69 @@ impl Channel {
             Device::open(path, OpenOptions::new().read(true).nonblocking(true)).map_err(setup)?;
         let stats = probe.stats().map_err(setup)?;
         check_alone(path, &stats).map_err(Error::Setup)?;
+        if stats.used > 0 && !reset {
+            return Err(Error::Setup(format!(
+                "{}: holds {} bytes from an earlier user; read them out or pass \
+                 --reset to discard them",
+                path.display(),
+                stats.used
+            )));
+        }
         if stats.used > 0 {
-            if !reset {
-                return Err(Error::Setup(format!(
-                    "{}: holds {} bytes from an earlier user; read them out or pass \
-                     --reset to discard them",
-                    path.display(),
-                    stats.used
-                )));
-            }
             // CIRCBUF_RESET needs write access; this writer comes and goes
             // before any reader of ours opens, so no end of file is affected.
             Device::open(path, OpenOptions::new().write(true).nonblocking(true))
                 .and_then(|writer| writer.reset())
                 .map_err(setup)?;
         }
-        let capacity = usize::try_from(stats.capacity).map_err(|_| {
-            Error::Setup(format!(
-                "{}: capacity {} does not fit in memory",
-                path.display(),
-                stats.capacity
-            ))
-        })?;
-        let channel = Channel {
-            inner: Inner::Circbuf {
-                path: path.to_owned(),
-                probe,
-                capacity,
-            },
-        };
+        // circbuf's largest ring is 64 MiB, which fits any usize.
+        let capacity = stats.capacity as usize;
+        let channel = Channel::Circbuf { probe, capacity };
         channel
             .check_idle()
             .map_err(|e| Error::Setup(e.to_string()))?;
         Ok(channel)
     }
 
-    /// Prepares pipes of `capacity` bytes, or as close to it as the kernel
-    /// allows without privileges (`fs.pipe-max-size`) when that is less.
-    pub fn pipe(capacity: usize) -> Result<Channel, Error> {
-        let setup = |what: &str, errno: Errno| {
-            Error::Setup(format!("pipe: {what}: {}", io::Error::from(errno)))
-        };
-        let (_, probe) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| setup("pipe2", e))?;
-        let requested = match fcntl_setpipe_size(&probe, capacity) {
-            Ok(_) => capacity,
-            Err(Errno::PERM) => {
-                let max = read_pipe_max_size()?;
-                fcntl_setpipe_size(&probe, max).map_err(|e| setup("F_SETPIPE_SZ", e))?;
-                max
-            }
-            Err(e) => return Err(setup("F_SETPIPE_SZ", e)),
-        };
-        let actual = fcntl_getpipe_size(&probe).map_err(|e| setup("F_GETPIPE_SZ", e))?;
-        Ok(Channel {
-            inner: Inner::Pipe {
-                size: PipeSize { requested, actual },
-            },
-        })
-    }
-
-    /// Which kind of channel this is.
-    pub fn kind(&self) -> Kind {
-        match self.inner {
-            Inner::Circbuf { .. } => Kind::Circbuf,
-            Inner::Pipe { .. } => Kind::Pipe,
+    /// `circbuf` or `pipe`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Circbuf { .. } => "circbuf",
+            Channel::Pipe(_) => "pipe",
         }
     }
 
     /// Bytes the channel buffers: the device's capacity or the pipe's size.
     pub fn capacity(&self) -> usize {
-        match &self.inner {
-            Inner::Circbuf { capacity, .. } => *capacity,
-            Inner::Pipe { size } => size.actual,
-        }
-    }
-
-    /// The device's path; `None` for a pipe.
-    pub fn path(&self) -> Option<&Path> {
-        match &self.inner {
-            Inner::Circbuf { path, .. } => Some(path),
-            Inner::Pipe { .. } => None,
-        }
-    }
-
-    /// The pipe's requested and actual size; `None` for circbuf.
-    pub fn pipe_size(&self) -> Option<PipeSize> {
-        match &self.inner {
-            Inner::Circbuf { .. } => None,
-            Inner::Pipe { size } => Some(*size),
+        match self {
+            Channel::Circbuf { capacity, .. } => *capacity,
+            Channel::Pipe(size) => size.actual,
         }
     }
 
     /// Opens `ratio.readers` blocking read ends, then `ratio.writers`
-    /// blocking write ends.
+    /// blocking write ends, and returns both in that order.
     ///
     /// The order matters on circbuf: a reader sees end of file only for
     /// writers that were open when it opened or came later, so readers
     /// opened first end once the writers of this run have closed. A pipe
     /// does not care, but gets the same order so both runs are alike.
-    pub fn open(&self, ratio: Ratio) -> Result<Ends, Error> {
-        match &self.inner {
-            Inner::Circbuf { path, .. } => {
-                let open = |options: &OpenOptions| {
-                    Device::open(path, options)
-                        .map(Endpoint::Device)
-                        .map_err(|e| Error::Run(e.to_string()))
+    pub fn open(&self, ratio: Ratio) -> Result<(Vec<Endpoint>, Vec<Endpoint>), Error> {
+        match self {
+            Channel::Circbuf { probe, .. } => {
+                let open = |n: u32, options: &OpenOptions| {
+                    (0..n)
+                        .map(|_| Ok(Endpoint::Device(Device::open(probe.path(), options)?)))
+                        .collect::<Result<Vec<_>, Error>>()
                 };
-                let readers = (0..ratio.readers)
-                    .map(|_| open(OpenOptions::new().read(true)))
-                    .collect::<Result<_, _>>()?;
-                let writers = (0..ratio.writers)
-                    .map(|_| open(OpenOptions::new().write(true)))
-                    .collect::<Result<_, _>>()?;
-                Ok(Ends { readers, writers })
+                let readers = open(ratio.readers, OpenOptions::new().read(true))?;
+                Ok((
+                    readers,
+                    open(ratio.writers, OpenOptions::new().write(true))?,
+                ))
             }
-            Inner::Pipe { size } => {
-                let failed = |what: &str, e: Errno| {
-                    Error::Run(format!("pipe: {what}: {}", io::Error::from(e)))
-                };
+            Channel::Pipe(size) => {
+                let failed = |what: &str, e: Errno| Error::Run(pipe_error(what, e));
                 let (read_end, write_end) =
                     pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("pipe2", e))?;
                 let actual = fcntl_setpipe_size(&write_end, size.requested)
@@ -235,47 +170,39 @@ impl Channel {
                 }
                 let copies = |end: &OwnedFd, n: u32| {
                     (0..n)
-                        .map(|_| {
-                            fcntl_dupfd_cloexec(end, 0)
-                                .map(Endpoint::Pipe)
-                                .map_err(|e| failed("F_DUPFD_CLOEXEC", e))
-                        })
+                        .map(|_| fcntl_dupfd_cloexec(end, 0).map(Endpoint::Pipe))
                         .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| failed("F_DUPFD_CLOEXEC", e))
                 };
-                let readers = copies(&read_end, ratio.readers)?;
-                let writers = copies(&write_end, ratio.writers)?;
-                // The originals close here, so the pipe's end of file comes
-                // when the last writer thread closes its copy.
-                Ok(Ends { readers, writers })
+                // The originals close on return, so the pipe's end of file
+                // comes when the last writer thread closes its copy.
+                Ok((
+                    copies(&read_end, ratio.readers)?,
+                    copies(&write_end, ratio.writers)?,
+                ))
             }
         }
     }
 
     /// circbuf's counters now; `None` for a pipe, which has none.
     pub fn stats(&self) -> Result<Option<Stats>, Error> {
-        match &self.inner {
-            Inner::Circbuf { probe, .. } => probe
-                .stats()
-                .map(Some)
-                .map_err(|e| Error::Run(e.to_string())),
-            Inner::Pipe { .. } => Ok(None),
+        match self {
+            Channel::Circbuf { probe, .. } => Ok(Some(probe.stats()?)),
+            Channel::Pipe(_) => Ok(None),
         }
     }
 
     /// Checks that circbuf is empty and that nobody but this process's
     /// probe has it open, as a run must start; a pipe always is.
     pub fn check_idle(&self) -> Result<(), Error> {
-        let Inner::Circbuf { path, .. } = &self.inner else {
+        let (Channel::Circbuf { probe, .. }, Some(stats)) = (self, self.stats()?) else {
             return Ok(());
         };
-        let Some(stats) = self.stats()? else {
-            return Ok(());
-        };
-        check_alone(path, &stats).map_err(Error::Run)?;
+        check_alone(probe.path(), &stats).map_err(Error::Run)?;
         if stats.used != 0 {
             return Err(Error::Run(format!(
                 "{}: {} bytes were left in the ring after a run",
-                path.display(),
+                probe.path().display(),
                 stats.used
             )));
         }
@@ -298,12 +225,19 @@ fn check_alone(path: &Path, stats: &Stats) -> Result<(), String> {
     Ok(())
 }
 
-fn read_pipe_max_size() -> Result<usize, Error> {
-    let text = std::fs::read_to_string(PIPE_MAX_SIZE)
-        .map_err(|e| Error::Setup(format!("{PIPE_MAX_SIZE}: {e}")))?;
-    text.trim()
-        .parse()
-        .map_err(|_| Error::Setup(format!("{PIPE_MAX_SIZE}: `{}` is not a size", text.trim())))
+/// What a failed pipe call `what` says.
+fn pipe_error(what: &str, errno: Errno) -> String {
+    format!("pipe: {what}: {}", io::Error::from(errno))
+}
+
+/// Restarts a pipe call that a signal interrupted, as [`Device`] does.
+fn restarted<T>(mut call: impl FnMut() -> rustix::io::Result<T>) -> Result<T, Errno> {
+    loop {
+        match call() {
+            Err(Errno::INTR) => continue,
+            result => return result,
+        }
+    }
 }
 
 impl Endpoint {
@@ -311,13 +245,9 @@ impl Endpoint {
     /// `Ok(0)` is end of file. Interrupted reads are restarted.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
         match self {
-            Endpoint::Device(device) => device.read(buf).map_err(|e| Error::Run(e.to_string())),
-            Endpoint::Pipe(fd) => loop {
-                match rustix::io::read(fd, &mut *buf) {
-                    Err(Errno::INTR) => continue,
-                    result => return result.map_err(|e| pipe_error("read", e)),
-                }
-            },
+            Endpoint::Device(device) => Ok(device.read(buf)?),
+            Endpoint::Pipe(fd) => restarted(|| rustix::io::read(fd, &mut *buf))
+                .map_err(|e| Error::Run(pipe_error("read", e))),
         }
     }
 
@@ -325,20 +255,15 @@ impl Endpoint {
     /// many bytes were taken. Interrupted writes are restarted.
     pub fn write(&self, buf: &[u8]) -> Result<usize, Error> {
         match self {
-            Endpoint::Device(device) => device.write(buf).map_err(|e| Error::Run(e.to_string())),
-            Endpoint::Pipe(fd) => loop {
-                match rustix::io::write(fd, buf) {
-                    Err(Errno::INTR) => continue,
-                    result => return result.map_err(|e| pipe_error("write", e)),
-                }
-            },
+            Endpoint::Device(device) => Ok(device.write(buf)?),
+            Endpoint::Pipe(fd) => restarted(|| rustix::io::write(fd, buf))
+                .map_err(|e| Error::Run(pipe_error("write", e))),
         }
     }
 
     /// Writes all of `buf`, returning the number of write calls it took.
     pub fn write_all(&self, buf: &[u8]) -> Result<u64, Error> {
-        let mut sent = 0;
-        let mut calls = 0;
+        let (mut sent, mut calls) = (0, 0);
         while sent < buf.len() {
             match self.write(&buf[sent..])? {
                 0 => return Err(Error::Run("write stored nothing".into())),
@@ -355,10 +280,10 @@ impl Endpoint {
         while got < buf.len() {
             match self.read(&mut buf[got..])? {
                 0 => {
+                    let wanted = buf.len();
                     return Err(Error::Run(format!(
-                        "end of file after {got} of {} bytes",
-                        buf.len()
-                    )))
+                        "end of file after {got} of {wanted} bytes"
+                    )));
                 }
                 n => got += n,
             }
@@ -367,31 +292,22 @@ impl Endpoint {
     }
 }
 
-fn pipe_error(what: &str, errno: Errno) -> Error {
-    Error::Run(format!("pipe: {what}: {}", io::Error::from(errno)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn kinds_print_as_their_names() {
-        assert_eq!(Kind::Circbuf.to_string(), "circbuf");
-        assert_eq!(Kind::Pipe.to_string(), "pipe");
-    }
-
-    #[test]
     fn pipe_is_sized_to_at_least_the_capacity() {
-        let channel = Channel::pipe(65536).unwrap();
-        assert_eq!(channel.kind(), Kind::Pipe);
+        let size = PipeSize::probe(65536).unwrap();
         assert_eq!(
-            channel.pipe_size(),
-            Some(PipeSize {
+            size,
+            PipeSize {
                 requested: 65536,
                 actual: 65536
-            })
+            }
         );
+        let channel = Channel::Pipe(size);
+        assert_eq!(channel.kind(), "pipe");
         assert_eq!(channel.capacity(), 65536);
         assert_eq!(channel.stats(), Ok(None));
         assert_eq!(channel.check_idle(), Ok(()));
@@ -399,22 +315,17 @@ mod tests {
 
     #[test]
     fn tiny_capacities_round_up_to_a_page() {
-        let channel = Channel::pipe(1).unwrap();
-        let size = channel.pipe_size().unwrap();
+        let size = PipeSize::probe(1).unwrap();
         assert_eq!(size.requested, 1);
         assert!(size.actual >= 4096, "{size:?}");
     }
 
     #[test]
     fn every_thread_gets_its_own_end_and_eof_follows_the_last_writer() {
-        let channel = Channel::pipe(4096).unwrap();
-        let ends = channel.open(Ratio::new(2, 3)).unwrap();
-        assert_eq!(ends.readers.len(), 3);
-        assert_eq!(ends.writers.len(), 2);
-        let Ends {
-            readers,
-            mut writers,
-        } = ends;
+        let channel = Channel::Pipe(PipeSize::probe(4096).unwrap());
+        let (readers, mut writers) = channel.open(Ratio::new(2, 3)).unwrap();
+        assert_eq!(readers.len(), 3);
+        assert_eq!(writers.len(), 2);
         assert_eq!(writers[0].write_all(b"hello ").unwrap(), 1);
         assert_eq!(writers[1].write_all(b"world").unwrap(), 1);
         let mut buf = [0; 11];

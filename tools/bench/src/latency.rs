@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rustix::time::{clock_gettime, ClockId};
 
-use crate::channel::{Channel, Ends};
+use crate::channel::Channel;
 use crate::options::Ratio;
 use crate::Error;
 
@@ -40,16 +40,11 @@ fn now_ns() -> u64 {
 
 /// Takes `samples` samples on `channel`, waiting `gap` before each write.
 pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Samples, Error> {
-    let context = |e: Error| match e {
-        Error::Run(message) => Error::Run(format!("{} latency: {message}", channel.kind())),
-        setup => setup,
-    };
+    let what = format!("{} latency", channel.kind());
+    let context = |e: Error| e.within(&what);
     channel.check_idle().map_err(context)?;
     let before = channel.stats().map_err(context)?;
-    let Ends {
-        mut readers,
-        mut writers,
-    } = channel.open(Ratio::new(1, 1)).map_err(context)?;
+    let (mut readers, mut writers) = channel.open(Ratio::new(1, 1)).map_err(context)?;
     let (reader, writer) = match (readers.pop(), writers.pop()) {
         (Some(reader), Some(writer)) => (reader, writer),
         _ => return Err(Error::Run("a 1:1 open gave no ends".into())),
@@ -108,10 +103,11 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Sampl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::PipeSize;
 
     #[test]
     fn a_pipe_reader_is_woken_within_a_second() {
-        let pipe = Channel::pipe(4096).unwrap();
+        let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         let samples = measure(&pipe, 20, Duration::from_micros(200)).unwrap();
         assert_eq!(samples.nanoseconds.len(), 20);
         assert!(samples.nanoseconds.iter().all(|&ns| ns < 1_000_000_000));
@@ -120,7 +116,7 @@ mod tests {
 
     #[test]
     fn no_samples_is_not_an_error() {
-        let pipe = Channel::pipe(4096).unwrap();
+        let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         let samples = measure(&pipe, 0, Duration::from_micros(1)).unwrap();
         assert!(samples.nanoseconds.is_empty());
     }

@@ -55,6 +55,17 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Says where a measurement went wrong: `what: message`. A setup error
+    /// is left as it is, since it already names its cause.
+    pub fn within(self, what: &str) -> Error {
+        match self {
+            Error::Run(message) => Error::Run(format!("{what}: {message}")),
+            setup => setup,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -65,5 +76,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-#[cfg(test)]
-mod fixtures;
+/// A device call that fails once the run has started.
+impl From<circbuf::Error> for Error {
+    fn from(e: circbuf::Error) -> Self {
+        Error::Run(e.to_string())
+    }
+}

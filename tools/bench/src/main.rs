@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use bench::channel::Channel;
+use bench::channel::{Channel, PipeSize};
 use bench::distribution::Summary;
 use bench::options::Cli;
 use bench::report::{self, ChannelPoint, CopyBound, Header, Latency, Point, Report};
@@ -38,10 +38,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         .then(|| Channel::circbuf(&cli.device, cli.reset))
         .transpose()?;
     let capacity = circbuf.as_ref().map_or(cli.capacity, Channel::capacity);
-    let pipe = Channel::pipe(capacity)?;
-    let pipe_size = pipe
-        .pipe_size()
-        .ok_or_else(|| Error::Setup("a pipe channel has no pipe size".into()))?;
+    let pipe_size = PipeSize::probe(capacity)?;
+    let pipe = Channel::Pipe(pipe_size);
     // Settled before the measurements, not after minutes of them.
     let plot_text = cli.plot.is_some() && plot_text(cli)?;
 
@@ -117,7 +115,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             if let Some(summary) = Summary::of(&samples.nanoseconds) {
                 latencies.push(Latency {
-                    channel: channel.kind(),
+                    channel: channel.kind().into(),
                     summary,
                     reader_sleeps: samples.reader_sleeps,
                 });

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use circbuf::MappedReader;
 
-use crate::channel::{Channel, Endpoint, Ends};
+use crate::channel::{Channel, Endpoint};
 use crate::options::Ratio;
 use crate::throughput::{read_to_end, Consumer, Tally};
 use crate::Error;
@@ -40,7 +40,7 @@ pub(crate) fn open(
     consumer: Consumer,
 ) -> Result<(Vec<Reader>, Vec<Endpoint>), Error> {
     if consumer == Consumer::Read {
-        let Ends { readers, writers } = channel.open(ratio)?;
+        let (readers, writers) = channel.open(ratio)?;
         return Ok((readers.into_iter().map(Reader::Read).collect(), writers));
     }
     if ratio.readers != 1 {
@@ -49,13 +49,13 @@ pub(crate) fn open(
             ratio.readers
         )));
     }
-    let Some(path) = channel.path() else {
+    let Channel::Circbuf { probe, .. } = channel else {
         return Err(Error::Setup(
             "the mapped consumer needs the circbuf device".into(),
         ));
     };
-    let reader = MappedReader::open(path).map_err(|e| Error::Run(e.to_string()))?;
-    let Ends { writers, .. } = channel.open(Ratio::new(ratio.writers, 0))?;
+    let reader = MappedReader::open(probe.path())?;
+    let (_, writers) = channel.open(Ratio::new(ratio.writers, 0))?;
     Ok((vec![Reader::Mapped(reader)], writers))
 }
 
@@ -80,11 +80,12 @@ fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<Tally, Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::PipeSize;
     use crate::throughput::{measure, Budget, Consumer};
 
     #[test]
     fn only_circbuf_has_a_mapped_consumer_and_only_one() {
-        let pipe = Channel::pipe(4096).unwrap();
+        let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         let run = |ratio| measure(&pipe, 64, ratio, Budget::Bytes(64), 64, Consumer::Mapped);
         let setup = |message: &str| Err(Error::Setup(message.into()));
         assert_eq!(

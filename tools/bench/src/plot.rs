@@ -273,7 +273,7 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::report;
+    use crate::report::fixtures::report;
 
     /// A scratch file for one test, removed with its directory on drop.
     struct Scratch(PathBuf);

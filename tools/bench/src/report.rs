@@ -6,11 +6,9 @@
 //! Units throughout: MB = 10^6 bytes; ops = messages written; sizes in the
 //! table use binary prefixes (1 KiB = 1024 bytes) as message sizes do.
 
-use std::fmt::Write as _;
-
 use serde::{Deserialize, Serialize};
 
-use crate::channel::{Kind, PipeSize};
+use crate::channel::PipeSize;
 use crate::copy::Bandwidth;
 use crate::distribution::Summary;
 use crate::options::Ratio;
@@ -81,11 +79,11 @@ pub struct ChannelPoint {
 impl ChannelPoint {
     /// Works out the rates of `measurement` against `bound_mb_s`.
     pub fn new(measurement: Measurement, bound_mb_s: f64) -> Self {
-        let mb_per_s = measurement.mb_per_s();
+        let mb_per_s = measurement.bytes as f64 / 1e6 / measurement.seconds;
         ChannelPoint {
             measurement,
             mb_per_s,
-            ops_per_s: measurement.ops_per_s(),
+            ops_per_s: measurement.messages as f64 / measurement.seconds,
             bound_fraction: mb_per_s / bound_mb_s,
         }
     }
@@ -142,8 +140,8 @@ impl Point {
 /// One channel's wake-up latency.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
-    /// Which channel.
-    pub channel: Kind,
+    /// Which channel: `circbuf` or `pipe`.
+    pub channel: String,
     /// The order statistics of the samples.
     #[serde(flatten)]
     pub summary: Summary,
@@ -178,49 +176,42 @@ pub fn format_rate(value: f64) -> String {
 
 /// The header block: machine, device, pipe, command line and units.
 pub fn header_lines(header: &Header) -> Vec<String> {
+    let capacity = describe_bytes(header.capacity);
     let device = match &header.device {
-        Some(path) => format!("{path}, capacity {}", describe_bytes(header.capacity)),
-        None => format!(
-            "none (--pipe-only), capacity {} assumed",
-            describe_bytes(header.capacity)
-        ),
+        Some(path) => format!("{path}, capacity {capacity}"),
+        None => format!("none (--pipe-only), capacity {capacity} assumed"),
     };
     let budget = match (header.duration_s, header.bytes_per_point) {
         (_, Some(bytes)) => format!("{} written", describe_bytes(bytes as usize)),
         (Some(seconds), None) => format!("{seconds} s of writing"),
         (None, None) => "until stopped".to_owned(),
     };
+    let PipeSize { requested, actual } = header.pipe_size;
+    let read = format_size(header.read_size);
     vec![
         format!("kernel:      {}", header.kernel),
         format!("cpus:        {}", header.cpus),
         format!("device:      {device}"),
-        format!(
-            "pipe size:   {} B (asked for {} B with F_SETPIPE_SZ)",
-            header.pipe_size.actual, header.pipe_size.requested
-        ),
+        format!("pipe size:   {actual} B (asked for {requested} B with F_SETPIPE_SZ)"),
         format!("command:     {}", header.command_line),
         format!(
-            "per point:   {budget} per channel, reads of {}; MB = 10^6 bytes, ops = messages",
-            format_size(header.read_size)
+            "per point:   {budget} per channel, reads of {read}; MB = 10^6 bytes, ops = messages"
         ),
     ]
 }
 
 /// `4096 B (4 KiB)`, or just `100 B` when no larger unit divides it.
 fn describe_bytes(bytes: usize) -> String {
-    let short = format_size(bytes);
-    if short.ends_with(" B") {
-        short
-    } else {
-        format!("{bytes} B ({short})")
+    match format_size(bytes) {
+        short if short.ends_with(" B") => short,
+        short => format!("{bytes} B ({short})"),
     }
 }
 
 /// The copy bound block.
 pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
-    let bandwidths = copy
-        .bandwidths
-        .iter()
+    let copies = copy.bandwidths.iter();
+    let copies: Vec<String> = copies
         .map(|b| {
             format!(
                 "{} copies {} MB/s",
@@ -228,73 +219,69 @@ pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
                 format_rate(b.mb_per_s)
             )
         })
-        .collect::<Vec<_>>()
-        .join(", ");
+        .collect();
+    let bound = format_rate(copy.bound_mb_s);
     vec![
-        format!("memcpy:      {bandwidths}"),
-        format!(
-            "copy bound:  {} MB/s (best memcpy / 2: every byte is copied in and out)",
-            format_rate(copy.bound_mb_s)
-        ),
+        format!("memcpy:      {}", copies.join(", ")),
+        format!("copy bound:  {bound} MB/s (best memcpy / 2: every byte is copied in and out)"),
     ]
 }
 
-/// The throughput table's columns, title and width; the last three are
-/// the mapped consumer's, shown with `--mapped`.
-const COLUMNS: [(&str, usize); 12] = [
-    ("size", 8),
-    ("w:r", 7),
-    ("circbuf MB/s", 12),
-    ("pipe MB/s", 10),
-    ("circbuf/pipe", 12),
-    ("circbuf ops/s", 13),
-    ("pipe ops/s", 11),
-    ("circbuf %bound", 14),
-    ("pipe %bound", 11),
-    ("mapped MB/s", 11),
-    ("mapped/pipe", 11),
-    ("mapped/read", 11),
+/// The throughput table's titles and their widths; the last three columns
+/// are the mapped consumer's, shown with `--mapped`.
+const TITLES: [&str; 12] = [
+    "size",
+    "w:r",
+    "circbuf MB/s",
+    "pipe MB/s",
+    "circbuf/pipe",
+    "circbuf ops/s",
+    "pipe ops/s",
+    "circbuf %bound",
+    "pipe %bound",
+    "mapped MB/s",
+    "mapped/pipe",
+    "mapped/read",
 ];
-
-const LATENCY_COLUMNS: [(&str, usize); 6] = [
-    ("latency", 8),
-    ("samples", 7),
-    ("median us", 10),
-    ("p99 us", 10),
-    ("max us", 10),
-    ("reader slept", 12),
+const WIDTHS: [usize; 12] = [8, 7, 12, 10, 12, 13, 11, 14, 11, 11, 11, 11];
+const LATENCY_TITLES: [&str; 6] = [
+    "latency",
+    "samples",
+    "median us",
+    "p99 us",
+    "max us",
+    "reader slept",
 ];
+const LATENCY_WIDTHS: [usize; 6] = [8, 7, 10, 10, 10, 12];
 
-/// `cells` right-aligned in `columns`, two spaces apart.
-fn aligned(cells: &[String], columns: &[(&str, usize)]) -> String {
-    let cells = cells.iter().zip(columns);
+/// `cells` right-aligned to `widths`, two spaces apart.
+fn aligned(cells: &[impl AsRef<str>], widths: &[usize]) -> String {
+    let cells = cells.iter().zip(widths);
     let cells: Vec<String> = cells
-        .map(|(cell, &(_, width))| format!("{cell:>width$}"))
+        .map(|(cell, &width)| format!("{:>width$}", cell.as_ref()))
         .collect();
     cells.join("  ")
 }
 
-fn titles(columns: &[(&str, usize)]) -> Vec<String> {
-    columns.iter().map(|(title, _)| title.to_string()).collect()
+/// `-` for what was not measured.
+fn or_dash<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
+    value.map_or_else(|| "-".to_owned(), show)
 }
 
 /// The throughput table's title row, with the mapped consumer's columns if
 /// `mapped`.
 pub fn table_header(mapped: bool) -> String {
-    let shown = if mapped { COLUMNS.len() } else { 9 };
-    aligned(&titles(&COLUMNS[..shown]), &COLUMNS)
+    aligned(&TITLES[..if mapped { 12 } else { 9 }], &WIDTHS)
 }
 
 /// One throughput table row; circbuf's cells are `-` with `--pipe-only`,
 /// and the mapped consumer's follow if it was measured.
 pub fn table_row(point: &Point) -> String {
-    let cell = |c: Option<&ChannelPoint>, show: fn(&ChannelPoint) -> String| {
-        c.map_or_else(|| "-".to_owned(), show)
-    };
-    let rate = |c| cell(c, |c| format_rate(c.mb_per_s));
-    let ops = |c| cell(c, |c| format!("{:.0}", c.ops_per_s));
-    let bound = |c| cell(c, |c| format!("{:.1}%", c.bound_fraction * 100.0));
-    let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+    let rate = |c: Option<&ChannelPoint>| or_dash(c, |c| format_rate(c.mb_per_s));
+    let ops = |c: Option<&ChannelPoint>| or_dash(c, |c| format!("{:.0}", c.ops_per_s));
+    let bound =
+        |c: Option<&ChannelPoint>| or_dash(c, |c| format!("{:.1}%", c.bound_fraction * 100.0));
+    let ratio = |r: Option<f64>| or_dash(r, |r| format!("{r:.2}"));
     let (circbuf, pipe) = (point.circbuf.as_ref(), Some(&point.pipe));
     let mut cells = vec![
         format_size(point.size),
@@ -308,27 +295,40 @@ pub fn table_row(point: &Point) -> String {
         bound(pipe),
     ];
     if point.mapped.is_some() {
-        let mapped = [point.mapped_over_pipe, point.mapped_over_read].map(ratio);
-        cells.extend([rate(point.mapped.as_ref())].into_iter().chain(mapped));
+        let ratios = [point.mapped_over_pipe, point.mapped_over_read];
+        cells.extend(
+            [rate(point.mapped.as_ref())]
+                .into_iter()
+                .chain(ratios.map(ratio)),
+        );
     }
-    aligned(&cells, &COLUMNS)
+    aligned(&cells, &WIDTHS)
 }
 
 /// The latency table: a title row and one row per channel.
 pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
     let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
     let rows = latency.iter().map(|entry| {
-        let sleeps = entry
-            .reader_sleeps
-            .map_or_else(|| "-".to_owned(), |n| n.to_string());
-        let summary = &entry.summary;
-        let cells = [entry.channel.to_string(), summary.samples.to_string()];
-        let times = [summary.median_ns, summary.p99_ns, summary.max_ns].map(us);
-        aligned(&[&cells[..], &times, &[sleeps]].concat(), &LATENCY_COLUMNS)
+        let Summary {
+            samples,
+            median_ns,
+            p99_ns,
+            max_ns,
+            ..
+        } = entry.summary;
+        let sleeps = or_dash(entry.reader_sleeps, |n| n.to_string());
+        let cells = [
+            entry.channel.clone(),
+            samples.to_string(),
+            us(median_ns),
+            us(p99_ns),
+            us(max_ns),
+            sleeps,
+        ];
+        aligned(&cells, &LATENCY_WIDTHS)
     });
-    std::iter::once(aligned(&titles(&LATENCY_COLUMNS), &LATENCY_COLUMNS))
-        .chain(rows)
-        .collect()
+    let titles = aligned(&LATENCY_TITLES, &LATENCY_WIDTHS);
+    std::iter::once(titles).chain(rows).collect()
 }
 
 const CSV_HEADER: &str = "size_bytes,writers,readers,\
@@ -342,36 +342,111 @@ mapped_over_pipe,mapped_over_read";
 /// consumer's without `--mapped`.
 pub fn csv(points: &[Point]) -> String {
     let channel = |c: Option<&ChannelPoint>| match c {
-        Some(c) => format!(
-            "{},{:.6},{:.3},{:.1},{:.4}",
-            c.measurement.bytes, c.measurement.seconds, c.mb_per_s, c.ops_per_s, c.bound_fraction
-        ),
+        Some(c) => {
+            let Measurement { bytes, seconds, .. } = c.measurement;
+            let (mb, ops, bound) = (c.mb_per_s, c.ops_per_s, c.bound_fraction);
+            format!("{bytes},{seconds:.6},{mb:.3},{ops:.1},{bound:.4}")
+        }
         None => ",,,,".to_owned(),
     };
     let ratio = |r: Option<f64>| r.map_or_else(String::new, |r| format!("{r:.4}"));
     let mut out = format!("{CSV_HEADER}\n");
-    for point in points {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{}",
-            point.size,
-            point.writers,
-            point.readers,
-            channel(point.circbuf.as_ref()),
-            channel(Some(&point.pipe)),
-            ratio(point.circbuf_over_pipe),
-            channel(point.mapped.as_ref()),
-            ratio(point.mapped_over_pipe),
-            ratio(point.mapped_over_read),
-        );
+    for p in points {
+        let (circbuf, pipe, mapped) = (p.circbuf.as_ref(), Some(&p.pipe), p.mapped.as_ref());
+        let fields = [
+            format!("{},{},{}", p.size, p.writers, p.readers),
+            channel(circbuf),
+            channel(pipe),
+            ratio(p.circbuf_over_pipe),
+            channel(mapped),
+            ratio(p.mapped_over_pipe),
+            ratio(p.mapped_over_read),
+        ];
+        out += &(fields.join(",") + "\n");
     }
     out
 }
 
+/// Made-up results with round numbers for the tests of the report and the
+/// plot.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{ChannelPoint, CopyBound, Header, Point, Report};
+    use crate::channel::PipeSize;
+    use crate::options::Ratio;
+    use crate::throughput::Measurement;
+
+    /// The header of a `bench --quick` run on a 4 KiB device beside a 4 KiB
+    /// pipe, half a second per point.
+    pub fn header() -> Header {
+        Header {
+            kernel: "6.12.0".into(),
+            cpus: 2,
+            device: Some("/dev/circbuf".into()),
+            capacity: 4096,
+            pipe_size: PipeSize {
+                requested: 4096,
+                actual: 4096,
+            },
+            command_line: "bench --quick".into(),
+            duration_s: Some(0.5),
+            bytes_per_point: None,
+            read_size: 65536,
+            latency_gap_s: 0.002,
+        }
+    }
+
+    /// A channel's result: `bytes` moved as `messages` messages, one write and
+    /// one read call each, in `seconds`, against a copy bound of 1000 MB/s.
+    pub fn channel_point(bytes: u64, messages: u64, seconds: f64) -> ChannelPoint {
+        ChannelPoint::new(
+            Measurement {
+                bytes,
+                messages,
+                write_calls: messages,
+                read_calls: messages,
+                seconds,
+            },
+            1000.0,
+        )
+    }
+
+    /// A report to plot: ratios 1:1 and 8:8 at 1 B, 4 KiB and 64 KiB, the pipe
+    /// at 1, 900 and 2000 MB/s (half that at 8:8), circbuf 1.2 times as fast,
+    /// its mapped consumer (at 1:1 only) 1.5 times, under a copy bound of
+    /// 5000 MB/s.
+    pub fn report() -> Report {
+        let at = |mb_per_s: f64| channel_point((mb_per_s * 1e6) as u64, 1, 1.0);
+        let mut points = Vec::new();
+        for (n, ratio) in [(1, 1.0), (8, 0.5)] {
+            for (size, rate) in [(1, 1.0), (4096, 900.0), (65536, 2000.0)] {
+                let mapped = (n == 1).then(|| at(rate * 1.5));
+                let circbuf = Some(at(rate * ratio * 1.2));
+                points.push(Point::new(
+                    size,
+                    Ratio::new(n, n),
+                    circbuf,
+                    at(rate * ratio),
+                    mapped,
+                ));
+            }
+        }
+        Report {
+            header: header(),
+            copy: CopyBound {
+                bandwidths: vec![],
+                bound_mb_s: 5000.0,
+            },
+            points,
+            latency: vec![],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{channel_point, header};
     use super::*;
-    use crate::fixtures::{channel_point, header};
 
     fn points() -> Vec<Point> {
         vec![
@@ -539,12 +614,12 @@ mod tests {
         };
         let lines = latency_lines(&[
             Latency {
-                channel: Kind::Circbuf,
+                channel: "circbuf".into(),
                 summary,
                 reader_sleeps: Some(1001),
             },
             Latency {
-                channel: Kind::Pipe,
+                channel: "pipe".into(),
                 summary,
                 reader_sleeps: None,
             },

@@ -85,18 +85,6 @@ pub struct Measurement {
     pub seconds: f64,
 }
 
-impl Measurement {
-    /// Megabytes (10^6 bytes) per second.
-    pub fn mb_per_s(&self) -> f64 {
-        self.bytes as f64 / 1e6 / self.seconds
-    }
-
-    /// Messages per second.
-    pub fn ops_per_s(&self) -> f64 {
-        self.messages as f64 / self.seconds
-    }
-}
-
 /// What the threads of one side moved: bytes, whole messages (writers
 /// only), calls that moved data, the [`checksum`] of the bytes, and when
 /// the last reader saw end of file.
@@ -146,10 +134,7 @@ pub fn measure(
     };
     let point = format!("{}{mapped} {size} B {ratio}", channel.kind());
     let failed = |message: String| Error::Run(format!("{point}: {message}"));
-    let in_point = |e: Error| match e {
-        Error::Run(message) => failed(message),
-        setup => setup,
-    };
+    let in_point = |e: Error| e.within(&point);
     channel.check_idle().map_err(in_point)?;
     let before = channel.stats().map_err(in_point)?;
     let quota = match budget {
@@ -313,6 +298,7 @@ pub(crate) fn read_to_end(end: Endpoint, read_size: usize) -> Result<Tally, Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::PipeSize;
 
     #[test]
     fn the_checksum_is_the_byte_sum_however_the_bytes_are_split() {
@@ -337,21 +323,8 @@ mod tests {
     }
 
     #[test]
-    fn rates_are_per_second() {
-        let m = Measurement {
-            bytes: 3_000_000,
-            messages: 1500,
-            write_calls: 1500,
-            read_calls: 10,
-            seconds: 0.5,
-        };
-        assert_eq!(m.mb_per_s(), 6.0);
-        assert_eq!(m.ops_per_s(), 3000.0);
-    }
-
-    #[test]
     fn a_byte_budget_is_split_among_writers_in_whole_messages() {
-        let pipe = Channel::pipe(4096).unwrap();
+        let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         let budget = Budget::Bytes(10_000);
         let m = measure(&pipe, 1000, Ratio::new(3, 2), budget, 4096, Consumer::Read).unwrap();
         // 10000 bytes over 3 writers is 3334 each: 4 messages of 1000.
@@ -364,7 +337,7 @@ mod tests {
 
     #[test]
     fn a_timed_run_moves_data_through_a_pipe() {
-        let pipe = Channel::pipe(65536).unwrap();
+        let pipe = Channel::Pipe(PipeSize::probe(65536).unwrap());
         let (ratio, budget) = (
             Ratio::new(2, 2),
             Budget::Duration(Duration::from_millis(20)),
