@@ -46,14 +46,31 @@ pub fn measure(size: usize, duration: Duration) -> Bandwidth {
     }
 }
 
-/// The throughput no channel can beat: the best memcpy bandwidth over two,
-/// in MB/s; `None` without measurements.
-pub fn bound(bandwidths: &[Bandwidth]) -> Option<f64> {
-    bandwidths
-        .iter()
-        .map(|b| b.mb_per_s)
-        .reduce(f64::max)
-        .map(|best| best / 2.0)
+/// memcpy bandwidths and the bound they set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CopyBound {
+    /// One per copy size.
+    pub bandwidths: Vec<Bandwidth>,
+    /// The best bandwidth over two, in MB/s: the most a channel that copies
+    /// every byte twice can move.
+    pub bound_mb_s: f64,
+}
+
+impl CopyBound {
+    /// Times copies of each of [`SIZES`] for `duration` and works out the
+    /// bound.
+    pub fn measure(duration: Duration) -> CopyBound {
+        Self::of(SIZES.iter().map(|&size| measure(size, duration)).collect())
+    }
+
+    /// The bound that `bandwidths` set: the best over two.
+    pub fn of(bandwidths: Vec<Bandwidth>) -> CopyBound {
+        let best = bandwidths.iter().map(|b| b.mb_per_s).fold(0.0, f64::max);
+        CopyBound {
+            bandwidths,
+            bound_mb_s: best / 2.0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,7 +96,7 @@ mod tests {
                 mb_per_s: 12000.0,
             },
         ];
-        assert_eq!(bound(&bandwidths), Some(6000.0));
-        assert_eq!(bound(&[]), None);
+        assert_eq!(CopyBound::of(bandwidths.to_vec()).bound_mb_s, 6000.0);
+        assert_eq!(CopyBound::of(vec![]).bound_mb_s, 0.0);
     }
 }

@@ -14,18 +14,25 @@ use std::time::Duration;
 
 use rustix::time::{clock_gettime, ClockId};
 
+use serde::{Deserialize, Serialize};
+
 use crate::channel::Channel;
+use crate::distribution::Summary;
 use crate::options::Ratio;
 use crate::Error;
 
 /// Bytes in a latency message: one CLOCK_MONOTONIC stamp in nanoseconds.
 const MESSAGE: usize = 8;
 
-/// The samples of one channel.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Samples {
-    /// Receive time minus send time of each message, in nanoseconds.
-    pub nanoseconds: Vec<u64>,
+/// One channel's wake-up latency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Which channel: `circbuf` or `pipe`.
+    pub channel: String,
+    /// The order statistics of the receive time minus the send time of
+    /// each message.
+    #[serde(flatten)]
+    pub summary: Summary,
     /// How often circbuf's reader slept during the test; `None` on a pipe.
     /// At least one per sample when the gap was long enough.
     pub reader_sleeps: Option<u64>,
@@ -38,8 +45,9 @@ fn now_ns() -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
-/// Takes `samples` samples on `channel`, waiting `gap` before each write.
-pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Samples, Error> {
+/// Takes `samples` samples on `channel`, waiting `gap` before each write;
+/// `None` without samples.
+pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Option<Latency>, Error> {
     let what = format!("{} latency", channel.kind());
     let context = |e: Error| e.within(&what);
     channel.check_idle().map_err(context)?;
@@ -94,10 +102,11 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Sampl
         (Some(before), Some(after)) => Some(after.read_waits - before.read_waits),
         _ => None,
     };
-    Ok(Samples {
-        nanoseconds,
+    Ok(Summary::of(&nanoseconds).map(|summary| Latency {
+        channel: channel.kind().into(),
+        summary,
         reader_sleeps,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -108,17 +117,19 @@ mod tests {
     #[test]
     fn a_pipe_reader_is_woken_within_a_second() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
-        let samples = measure(&pipe, 20, Duration::from_micros(200)).unwrap();
-        assert_eq!(samples.nanoseconds.len(), 20);
-        assert!(samples.nanoseconds.iter().all(|&ns| ns < 1_000_000_000));
-        assert_eq!(samples.reader_sleeps, None);
+        let latency = measure(&pipe, 20, Duration::from_micros(200))
+            .unwrap()
+            .unwrap();
+        assert_eq!(latency.channel, "pipe");
+        assert_eq!(latency.summary.samples, 20);
+        assert!(latency.summary.max_ns < 1_000_000_000);
+        assert_eq!(latency.reader_sleeps, None);
     }
 
     #[test]
     fn no_samples_is_not_an_error() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
-        let samples = measure(&pipe, 0, Duration::from_micros(1)).unwrap();
-        assert!(samples.nanoseconds.is_empty());
+        assert_eq!(measure(&pipe, 0, Duration::from_micros(1)), Ok(None));
     }
 
     #[test]

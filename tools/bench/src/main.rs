@@ -11,11 +11,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use bench::channel::{Channel, PipeSize};
-use bench::distribution::Summary;
+use bench::copy::CopyBound;
 use bench::options::Cli;
-use bench::report::{self, ChannelPoint, CopyBound, Header, Latency, Point, Report};
+use bench::report::{self, ChannelPoint, Header, Point, Report};
 use bench::throughput::{Budget, Consumer};
-use bench::{copy, environment, latency, plot, throughput, Error};
+use bench::{environment, latency, plot, throughput, Error};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
@@ -41,7 +41,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
     let pipe_size = PipeSize::probe(capacity)?;
     let pipe = Channel::Pipe(pipe_size);
     // Settled before the measurements, not after minutes of them.
-    let plot_text = cli.plot.is_some() && plot_text(cli)?;
+    let plot_text =
+        cli.plot.is_some() && plot::load_text_font(cli.font.as_deref()).map_err(Error::Setup)?;
 
     let budget = cli
         .bytes
@@ -69,16 +70,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         );
     }
 
-    let bandwidths: Vec<_> = copy::SIZES
-        .iter()
-        .map(|&size| copy::measure(size, cli.copy_duration()))
-        .collect();
-    let bound_mb_s = copy::bound(&bandwidths)
-        .ok_or_else(|| Error::Setup("no memcpy size was measured".into()))?;
-    let copy = CopyBound {
-        bandwidths,
-        bound_mb_s,
-    };
+    let copy = CopyBound::measure(cli.copy_duration());
+    let bound_mb_s = copy.bound_mb_s;
     report::copy_lines(&copy)
         .iter()
         .for_each(|line| println!("{line}"));
@@ -105,21 +98,18 @@ fn run(cli: &Cli) -> Result<(), Error> {
     let mut latencies = Vec::new();
     if cli.latency_samples > 0 {
         for channel in circbuf.iter().chain([&pipe]) {
-            let samples = latency::measure(channel, cli.latency_samples, cli.latency_gap)?;
-            let len = samples.nanoseconds.len();
-            if let Some(sleeps) = samples.reader_sleeps.filter(|&n| n < len as u64) {
+            let Some(latency) = latency::measure(channel, cli.latency_samples, cli.latency_gap)?
+            else {
+                continue;
+            };
+            let samples = latency.summary.samples;
+            if let Some(sleeps) = latency.reader_sleeps.filter(|&n| n < samples as u64) {
                 eprintln!(
-                    "bench: warning: the circbuf reader slept only {sleeps} times in {len} \
+                    "bench: warning: the circbuf reader slept only {sleeps} times in {samples} \
                      latency samples; a longer --latency-gap makes sure it is asleep"
                 );
             }
-            if let Some(summary) = Summary::of(&samples.nanoseconds) {
-                latencies.push(Latency {
-                    channel: channel.kind().into(),
-                    summary,
-                    reader_sleeps: samples.reader_sleeps,
-                });
-            }
+            latencies.push(latency);
         }
         println!();
         report::latency_lines(&latencies)
@@ -134,30 +124,6 @@ fn run(cli: &Cli) -> Result<(), Error> {
         latency: latencies,
     };
     write_outputs(cli, &report, plot_text)
-}
-
-/// Loads the font for the plot's text: the one given, which must load, or
-/// the first one installed. False when the plot is drawn without text.
-fn plot_text(cli: &Cli) -> Result<bool, Error> {
-    if let Some(font) = &cli.font {
-        plot::load_font(font).map_err(Error::Setup)?;
-        return Ok(true);
-    }
-    let Some(font) = plot::find_font() else {
-        let packages: Vec<&str> = plot::FONTS.iter().map(|(_, package)| *package).collect();
-        eprintln!(
-            "bench: warning: no font found (Debian: {}); the plot will have no text",
-            packages.join(" or ")
-        );
-        return Ok(false);
-    };
-    match plot::load_font(&font) {
-        Ok(()) => Ok(true),
-        Err(e) => {
-            eprintln!("bench: warning: {e}; the plot will have no text");
-            Ok(false)
-        }
-    }
 }
 
 fn write_outputs(cli: &Cli, report: &Report, plot_text: bool) -> Result<(), Error> {

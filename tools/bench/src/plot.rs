@@ -7,11 +7,11 @@
 //! beside the chart when there is text.
 //!
 //! Text needs a font file, which plotters reads through ab_glyph so nothing
-//! depends on fontconfig: [`find_font`] looks for a sans font that Debian
-//! ships, [`load_font`] registers it, and [`draw`] without text leaves out
-//! the caption, axis labels and legend instead.
+//! depends on fontconfig: [`load_text_font`] registers the one given or a
+//! sans font that Debian ships, and [`draw`] without text leaves out the
+//! caption, axis labels and legend instead.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::element::{DashedPathElement, DynElement, IntoDynElement};
@@ -22,7 +22,7 @@ use plotters::style::{register_font, FontStyle};
 use crate::report::{format_size, Report};
 
 /// Sans fonts looked for, best first, with the Debian package of each.
-pub const FONTS: [(&str, &str); 3] = [
+const FONTS: [(&str, &str); 3] = [
     (
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "fonts-dejavu-core",
@@ -44,17 +44,30 @@ const HEIGHT: u32 = 800;
 /// Pixels on the right kept for the legend when there is text.
 const LEGEND_WIDTH: u32 = 260;
 
-/// The first installed font of [`FONTS`].
-pub fn find_font() -> Option<PathBuf> {
-    FONTS
-        .iter()
-        .map(|(path, _)| PathBuf::from(path))
-        .find(|path| path.is_file())
+/// Registers the font for the plot's text: `given`, which must load, or
+/// else the first of [`FONTS`] that is installed. False, with a warning,
+/// when the plot has to go without text.
+pub fn load_text_font(given: Option<&Path>) -> Result<bool, String> {
+    if let Some(font) = given {
+        return load_font(font).map(|()| true);
+    }
+    let installed = FONTS.iter().map(|(path, _)| Path::new(path));
+    let Some(font) = installed.clone().find(|path| path.is_file()) else {
+        let packages: Vec<&str> = FONTS.iter().map(|(_, package)| *package).collect();
+        let packages = packages.join(" or ");
+        eprintln!("bench: warning: no font found (Debian: {packages}); the plot will have no text");
+        return Ok(false);
+    };
+    let loaded = load_font(font);
+    if let Err(e) = &loaded {
+        eprintln!("bench: warning: {e}; the plot will have no text");
+    }
+    Ok(loaded.is_ok())
 }
 
 /// Registers the font at `path` for the plot's text. The first call of a
 /// process decides; later calls return its outcome.
-pub fn load_font(path: &Path) -> Result<(), String> {
+fn load_font(path: &Path) -> Result<(), String> {
     static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
@@ -274,6 +287,7 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::report::fixtures::report;
+    use std::path::PathBuf;
 
     /// A scratch file for one test, removed with its directory on drop.
     struct Scratch(PathBuf);
@@ -338,10 +352,9 @@ mod tests {
 
     #[test]
     fn draws_with_text_when_a_font_is_installed() {
-        let Some(font) = find_font() else {
+        if !load_text_font(None).unwrap() {
             return;
-        };
-        load_font(&font).unwrap();
+        }
         let scratch = Scratch::new("plot-with-text");
         draw(&report(), &scratch.png(), true).unwrap();
         assert!(scratch.holds_png());

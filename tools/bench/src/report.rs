@@ -9,8 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::channel::PipeSize;
-use crate::copy::Bandwidth;
+use crate::copy::CopyBound;
 use crate::distribution::Summary;
+use crate::latency::Latency;
 use crate::options::Ratio;
 use crate::throughput::Measurement;
 
@@ -50,16 +51,6 @@ pub struct Header {
     pub read_size: usize,
     /// Seconds the writer waits before each latency sample.
     pub latency_gap_s: f64,
-}
-
-/// memcpy bandwidths and the bound they set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CopyBound {
-    /// One per copy size.
-    pub bandwidths: Vec<Bandwidth>,
-    /// The best bandwidth over two, in MB/s: the most a channel that copies
-    /// every byte twice can move.
-    pub bound_mb_s: f64,
 }
 
 /// One channel's result at one point, with its rates worked out.
@@ -135,18 +126,6 @@ impl Point {
             mapped_over_read: over(mapped, circbuf),
         }
     }
-}
-
-/// One channel's wake-up latency.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    /// Which channel: `circbuf` or `pipe`.
-    pub channel: String,
-    /// The order statistics of the samples.
-    #[serde(flatten)]
-    pub summary: Summary,
-    /// How often circbuf's reader slept; `None` on a pipe.
-    pub reader_sleeps: Option<u64>,
 }
 
 /// `size` bytes with the largest binary unit that divides it: `64 B`,
@@ -447,6 +426,7 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{channel_point, header};
     use super::*;
+    use crate::copy::Bandwidth;
 
     fn points() -> Vec<Point> {
         vec![

@@ -127,12 +127,9 @@ pub fn measure(
     read_size: usize,
     consumer: Consumer,
 ) -> Result<Measurement, Error> {
-    let mapped = if consumer == Consumer::Mapped {
-        " mapped"
-    } else {
-        ""
-    };
-    let point = format!("{}{mapped} {size} B {ratio}", channel.kind());
+    let mapped = consumer == Consumer::Mapped;
+    let channel_name = format!("{}{}", channel.kind(), if mapped { " mapped" } else { "" });
+    let point = format!("{channel_name} {size} B {ratio}");
     let failed = |message: String| Error::Run(format!("{point}: {message}"));
     let in_point = |e: Error| e.within(&point);
     channel.check_idle().map_err(in_point)?;
@@ -148,59 +145,43 @@ pub fn measure(
     let (writes, reads, began) = run_threads(readers, writers, size, quota, budget, read_size);
     let written = Tally::total(&writes.map_err(in_point)?);
     let read = Tally::total(&reads.map_err(in_point)?);
-    if written.bytes != read.bytes {
-        let (wrote, got) = (written.bytes, read.bytes);
+    let (wrote, got) = (written.bytes, read.bytes);
+    if wrote != got {
         return Err(failed(format!(
             "writers wrote {wrote} bytes but readers read {got}"
         )));
     }
-    if written.checksum != read.checksum {
-        let (wrote, got) = (written.checksum, read.checksum);
+    let (wrote, got) = (written.checksum, read.checksum);
+    if wrote != got {
         return Err(failed(format!(
             "the bytes written sum to {wrote} but the bytes read to {got}"
         )));
     }
     if let (Some(before), Some(after)) = (before, channel.stats().map_err(in_point)?) {
+        let counted = |name: &str, device: u64, ours: u64| match device == ours {
+            true => Ok(()),
+            false => Err(failed(format!(
+                "the device counted {device} {name}, the threads {ours}"
+            ))),
+        };
+        let (w, r) = (after.bytes_written, after.bytes_read);
+        counted("bytes_written", w - before.bytes_written, written.bytes)?;
+        counted("bytes_read", r - before.bytes_read, read.bytes)?;
+        counted("writes", after.writes - before.writes, written.calls)?;
         // For a mapped consumer the device counts as reads the times it
         // took in the consumer's position, which the consumer cannot see.
-        let reads = (consumer == Consumer::Read).then_some((
-            "reads",
-            after.reads - before.reads,
-            read.calls,
-        ));
-        for (name, device, ours) in [
-            (
-                "bytes_written",
-                after.bytes_written - before.bytes_written,
-                written.bytes,
-            ),
-            (
-                "bytes_read",
-                after.bytes_read - before.bytes_read,
-                read.bytes,
-            ),
-            ("writes", after.writes - before.writes, written.calls),
-        ]
-        .into_iter()
-        .chain(reads)
-        {
-            if device != ours {
-                return Err(failed(format!(
-                    "the device counted {device} {name}, the threads {ours}"
-                )));
-            }
+        if !mapped {
+            counted("reads", after.reads - before.reads, read.calls)?;
         }
     }
     let last = read.end_of_file.unwrap_or(began);
+    let seconds = last.saturating_duration_since(began);
     Ok(Measurement {
         bytes: written.bytes,
         messages: written.messages,
         write_calls: written.calls,
         read_calls: read.calls,
-        seconds: last
-            .saturating_duration_since(began)
-            .as_secs_f64()
-            .max(1e-9),
+        seconds: seconds.as_secs_f64().max(1e-9),
     })
 }
 

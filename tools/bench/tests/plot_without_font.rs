@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use bench::channel::PipeSize;
+use bench::copy::CopyBound;
 use bench::options::Ratio;
 use bench::plot;
-use bench::report::{ChannelPoint, CopyBound, Header, Point, Report};
+use bench::report::{ChannelPoint, Header, Point, Report};
 use bench::throughput::Measurement;
 
 /// Two sizes at 1:1, the pipe at `mb_per_s` and circbuf at twice that.
