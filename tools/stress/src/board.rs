@@ -11,7 +11,9 @@
 //!   clear at the end is a record never received.
 //!
 //! The mapping is `MAP_NORESERVE`: only the pages of the bitmaps that
-//! records reach are ever allocated.
+//! records reach are ever allocated. Every access is `Relaxed`: a duplicate
+//! shows through the atomicity of the OR alone, and the totals are read
+//! after `waitpid`, which orders all the children did before it.
 
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -113,14 +115,12 @@ impl Board {
         })
     }
 
-    /// The number of writers.
-    pub fn writers(&self) -> u32 {
-        self.writers
-    }
-
-    /// The number of readers.
-    pub fn readers(&self) -> u32 {
-        self.readers
+    /// The number of workers of `role`.
+    pub fn count(&self, role: Role) -> u32 {
+        match role {
+            Role::Writer => self.writers,
+            Role::Reader => self.readers,
+        }
     }
 
     /// How many records a writer may write: one bit each.
@@ -188,6 +188,7 @@ impl Drop for Board {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::violation::Check;
 
     #[test]
     fn a_bit_marks_once_and_out_of_range_records_are_refused() {
@@ -213,7 +214,7 @@ mod tests {
         assert!(!board.tally(Role::Reader, 1).finished());
         board.tally(Role::Reader, 1).finish();
         assert!(board.tally(Role::Reader, 1).finished());
-        board.report(&Violation::Unwritten { writer: 0, seq: 1 });
+        board.report(&Violation::new(Check::Failed, "planted"));
         assert_eq!(board.violations(), 1);
     }
 }

@@ -11,39 +11,19 @@
 //! from ever reaching end-of-file. Its close is like any writer's, so a
 //! reader outside the run waiting on the empty device sees end-of-file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use circbuf::{Device, Mode as DeviceMode, OpenOptions, Stats};
 
-/// What a run that switched the device's mode has to put back.
-#[derive(Clone, Debug)]
-pub struct SwitchBack {
-    device: PathBuf,
-    mode: DeviceMode,
-}
-
-impl SwitchBack {
-    /// Puts the device back in the mode the run found it in. A failure is
-    /// only warned about: the run's verdict stands either way.
-    pub fn now(&self) {
-        if let Err(e) = set(&self.device, self.mode) {
-            eprintln!(
-                "stress: warning: cannot switch {} back to {} mode: {e}",
-                self.device.display(),
-                self.mode.name()
-            );
-        }
-    }
-}
-
 /// Puts `device`, whose statistics are `stats`, in mode `want` for a run.
-/// Returns what switches it back, or `None` if it was in `want` already.
-/// Refuses a mode this tool does not know, whose rules it cannot check.
-pub fn enter(device: &Path, stats: &Stats, want: DeviceMode) -> Result<Option<SwitchBack>, String> {
+/// Returns the mode to [`restore`] after it, or `None` if it was in `want`
+/// already. Refuses a mode this tool does not know, whose rules it cannot
+/// check.
+pub fn enter(device: &Path, stats: &Stats, want: DeviceMode) -> Result<Option<DeviceMode>, String> {
+    let path = device.display();
     let found = stats.mode().ok_or_else(|| {
         format!(
-            "{} is in mode {}, which this stress does not know",
-            device.display(),
+            "{path} is in mode {}, which this stress does not know",
             stats.mode
         )
     })?;
@@ -51,10 +31,19 @@ pub fn enter(device: &Path, stats: &Stats, want: DeviceMode) -> Result<Option<Sw
         return Ok(None);
     }
     set(device, want).map_err(|e| format!("cannot switch to {} mode: {e}", want.name()))?;
-    Ok(Some(SwitchBack {
-        device: device.to_owned(),
-        mode: found,
-    }))
+    Ok(Some(found))
+}
+
+/// Puts the device back in `mode` after a run. A failure is only warned
+/// about: the run's verdict stands either way.
+pub fn restore(device: &Path, mode: DeviceMode) {
+    if let Err(e) = set(device, mode) {
+        let path = device.display();
+        eprintln!(
+            "stress: warning: cannot switch {path} back to {} mode: {e}",
+            mode.name()
+        );
+    }
 }
 
 fn set(device: &Path, mode: DeviceMode) -> Result<(), circbuf::Error> {

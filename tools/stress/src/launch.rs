@@ -26,7 +26,7 @@ use circbuf::{Device, OpenOptions};
 use rustix::io::Errno;
 use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions, WaitStatus};
 
-use crate::violation::Violation;
+use crate::violation::{Check, Violation};
 
 /// Which side of the device a worker is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,15 +154,18 @@ fn fork(child: impl FnOnce()) -> Result<Pid, String> {
     // code since this process has one thread (checked above), so the child
     // inherits no lock that another thread held.
     let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // The child must never return into the parent's code.
-        let code = match catch_unwind(AssertUnwindSafe(child)) {
-            Ok(()) => 0,
-            Err(_) => 101,
-        };
-        std::process::exit(code);
+    match pid {
+        0 => {
+            // The child must never return into the parent's code.
+            let code = match catch_unwind(AssertUnwindSafe(child)) {
+                Ok(()) => 0,
+                Err(_) => 101,
+            };
+            std::process::exit(code)
+        }
+        ..0 => Err(format!("fork: {}", std::io::Error::last_os_error())),
+        _ => Ok(Pid::from_raw(pid).expect("a positive pid")),
     }
-    Pid::from_raw(pid).ok_or_else(|| format!("fork: {}", std::io::Error::last_os_error()))
 }
 
 fn kill(children: &[(Pid, String)]) {
@@ -173,11 +176,14 @@ fn kill(children: &[(Pid, String)]) {
     }
 }
 
+/// What ended a child: without `WUNTRACED`, an exit or a signal.
 fn describe(status: WaitStatus) -> String {
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
-        (None, None) => format!("ended with wait status {:#x}", status.as_raw()),
+    match status.exit_status() {
+        Some(code) => format!("exited with status {code}"),
+        None => format!(
+            "was killed by signal {}",
+            status.terminating_signal().unwrap_or(0)
+        ),
     }
 }
 
@@ -197,7 +203,10 @@ fn wait(mut children: Vec<(Pid, String)>, limit: Duration) -> Result<Ended, Stri
                 let (pid, worker) = children.swap_remove(i);
                 if status.exit_status() != Some(0) {
                     let message = format!("process {} {}", pid.as_raw_pid(), describe(status));
-                    failures.push(Violation::Failed { worker, message });
+                    failures.push(Violation::new(
+                        Check::Failed,
+                        format!("{worker}: {message}"),
+                    ));
                 }
             }
             Err(Errno::INTR) if started.elapsed() >= limit => {

@@ -47,34 +47,23 @@ enum Mode {
 /// Runs concurrent writers and readers through a circbuf device and
 /// verifies every byte.
 ///
-/// records mode: each writer sends fixed-size records (writer id, sequence
-/// number, checksum); each reader asks for one record per read. Every read
-/// must return exactly one intact record, each writer's records must reach
-/// each reader in order, every record written must be read exactly once,
-/// and the device's byte and call counters must move by exactly what the
-/// workers did.
+/// records mode: writers send fixed-size records (writer id, sequence
+/// number, checksum), readers ask for one record per read. Every read must
+/// return one intact record, each writer's records must reach each reader
+/// in order, every record written must be read exactly once, and the
+/// device's counters must move by exactly what the workers did. With
+/// --overwrite the device runs in overwrite mode: writers never wait, a
+/// full ring drops its oldest records, and the records nobody read must be
+/// exactly those the device counts as dropped.
 ///
-/// records mode with --overwrite: the same records through the device in
-/// overwrite mode, where writers never wait and a full ring drops its
-/// oldest records. Every read must still return one intact record, each
-/// writer's records must reach each reader in increasing order (gaps
-/// allowed, repeats not), no record may be read twice, no writer may wait,
-/// and the records nobody read must be exactly the records the device
-/// counts as dropped: written = read + dropped, in records and in bytes.
+/// stream mode: one writer streams pseudo-random bytes in random write
+/// sizes (some larger than the device), one reader reads random sizes and
+/// compares byte for byte.
 ///
-/// stream mode: one writer streams seeded pseudo-random bytes in random
-/// write sizes (some larger than the device), one reader reads random sizes
-/// and compares byte for byte.
-///
-/// The workers are forked: one process runs them all as threads, or with
-/// --processes each runs in a process of its own. The device's mode
-/// belongs to the device: a run needs block mode, or overwrite mode with
-/// --overwrite, and if it finds the device in the other one it switches it
-/// for the run and back afterwards, also when the run fails or the
-/// watchdog fires (not when stress is killed).
-///
-/// Readers open the device before any writer; writers stop at the end of
-/// --duration and close, and readers then drain to end-of-file.
+/// A device found in the other mode than the run needs is switched for the
+/// run and back afterwards, also when the run fails (not when stress is
+/// killed). Readers open the device before any writer; writers stop after
+/// --duration, and readers then drain to end-of-file.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -130,39 +119,28 @@ struct Cli {
 }
 
 impl Cli {
-    /// Rules clap cannot express: stream mode has one writer, one reader,
-    /// no records, and a device that drops nothing.
-    fn check(&self) -> Result<(), String> {
-        if self.mode == Mode::Stream {
-            if self.writers != 1 || self.readers != 1 {
-                return Err("stream mode runs exactly one writer and one reader".into());
-            }
-            if self.record_size.is_some() {
-                return Err("--record-size applies to records mode only".into());
-            }
-            if self.overwrite {
-                return Err(
-                    "--overwrite applies to records mode only: stream mode checks every byte, \
-                     and overwrite mode drops some"
-                        .into(),
-                );
-            }
+    /// What the run sends, by rules clap cannot express: stream mode has
+    /// one writer, one reader, no records, and a device that drops nothing.
+    fn kind(&self) -> Result<Kind, String> {
+        if self.mode == Mode::Records {
+            let record_size = self.record_size.unwrap_or(DEFAULT_RECORD_SIZE);
+            return Ok(if self.overwrite {
+                Kind::Overwrite { record_size }
+            } else {
+                Kind::Records { record_size }
+            });
         }
-        Ok(())
-    }
-
-    /// What the run sends, for a device of `capacity` bytes.
-    fn kind(&self, capacity: usize) -> Result<Kind, String> {
-        if self.mode == Mode::Stream {
-            return Ok(Kind::Stream);
-        }
-        let record_size = self.record_size.unwrap_or(DEFAULT_RECORD_SIZE);
-        check_record_size(record_size, capacity)?;
-        Ok(if self.overwrite {
-            Kind::Overwrite { record_size }
+        let conflict = if self.writers != 1 || self.readers != 1 {
+            "stream mode runs exactly one writer and one reader"
+        } else if self.record_size.is_some() {
+            "--record-size applies to records mode only"
+        } else if self.overwrite {
+            "--overwrite applies to records mode only: stream mode checks every byte, \
+             and overwrite mode drops some"
         } else {
-            Kind::Records { record_size }
-        })
+            return Ok(Kind::Stream);
+        };
+        Err(conflict.into())
     }
 }
 
@@ -190,14 +168,16 @@ fn check_record_size(size: usize, capacity: usize) -> Result<(), String> {
 
 /// Runs the test; `Ok(passed)` once it has a verdict, `Err` if it could
 /// not run.
-fn execute(cli: &Cli) -> Result<bool, String> {
+fn execute(cli: &Cli, kind: Kind) -> Result<bool, String> {
     let idle = check_idle(&cli.device)?;
     if let Some(warning) = &idle.warning {
         eprintln!("stress: warning: {warning}");
     }
     let before = idle.stats;
     let capacity = usize::try_from(before.capacity).map_err(|_| "capacity out of range")?;
-    let kind = cli.kind(capacity)?;
+    if let Some(size) = kind.record_size() {
+        check_record_size(size, capacity)?;
+    }
     let bits = match kind {
         Kind::Stream => 0,
         Kind::Records { .. } | Kind::Overwrite { .. } => BITMAP_BITS / u64::from(cli.writers),
@@ -207,8 +187,8 @@ fn execute(cli: &Cli) -> Result<bool, String> {
     // device switched; whatever the run's outcome, it is switched back.
     let switch_back = device_mode::enter(&cli.device, &before, kind.device_mode())?;
     let passed = run(cli, kind, &board, &before, capacity);
-    if let Some(back) = switch_back {
-        back.now();
+    if let Some(mode) = switch_back {
+        device_mode::restore(&cli.device, mode);
     }
     passed
 }
@@ -241,26 +221,11 @@ fn run(
     let after = Device::open(&cli.device, OpenOptions::new().read(true).nonblocking(true))
         .and_then(|device| device.stats())
         .map_err(|e| e.to_string())?;
-    let delta = |f: fn(&Stats) -> u64| f(&after).wrapping_sub(f(before));
-    let mut summary = Summary {
-        kind,
-        writers: cli.writers,
-        readers: cli.readers,
-        dropped_records: delta(|s| s.dropped_records),
-        bytes: delta(|s| s.bytes_read),
-        ops: delta(|s| s.reads).wrapping_add(delta(|s| s.writes)),
-        elapsed,
-        passed: false,
-        seed: job.seed,
-    };
-    match ended {
+    let passed = match ended {
         Ended::TimedOut => {
-            // The workers' tallies are incomplete: the summary shows what
-            // the device counted.
-            eprintln!(
-                "stress: {}",
-                watchdog_message(limit, cli.duration, board, &after)
-            );
+            let complaint = watchdog_message(limit, cli.duration, board, &after);
+            eprintln!("stress: {complaint}");
+            false
         }
         Ended::Exited(failures) => {
             for violation in failures.iter().chain(&books(kind, board, before, &after)) {
@@ -270,24 +235,33 @@ fn run(
             if total > KEEP {
                 eprintln!("stress: ... and {} more violations", total - KEEP);
             }
-            let totals = Totals::of(board);
-            summary.bytes = totals.bytes_read;
-            summary.ops = totals.reads + totals.writes;
-            summary.passed = total == 0;
+            total == 0
         }
-    }
+    };
+    // After a timeout too: the tallies are shared, so up to date.
+    let totals = Totals::of(board);
+    let summary = Summary {
+        kind,
+        writers: cli.writers,
+        readers: cli.readers,
+        dropped_records: after.dropped_records.wrapping_sub(before.dropped_records),
+        bytes: totals.bytes_read,
+        ops: totals.reads + totals.writes,
+        elapsed,
+        passed,
+        seed: job.seed,
+    };
     println!("{summary}");
-    Ok(summary.passed)
+    Ok(passed)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(message) = cli.check() {
-        Cli::command()
-            .error(clap::error::ErrorKind::ArgumentConflict, message)
-            .exit();
-    }
-    match execute(&cli) {
+    let kind = cli.kind().unwrap_or_else(|message| {
+        let conflict = clap::error::ErrorKind::ArgumentConflict;
+        Cli::command().error(conflict, message).exit()
+    });
+    match execute(&cli, kind) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(message) => {
@@ -327,8 +301,7 @@ mod tests {
         assert_eq!(cli.seed, Some(99));
         assert!(cli.processes);
         assert_eq!(cli.watchdog, Some(Duration::from_secs(10)));
-        assert_eq!(cli.kind(4096), Ok(Kind::Overwrite { record_size: 32 }));
-        assert!(cli.check().is_ok());
+        assert_eq!(cli.kind(), Ok(Kind::Overwrite { record_size: 32 }));
     }
 
     #[test]
@@ -338,11 +311,7 @@ mod tests {
         assert_eq!((cli.writers, cli.readers), (1, 1));
         assert!(!cli.processes);
         assert_eq!(cli.watchdog, None);
-        assert_eq!(cli.kind(4096), Ok(Kind::Records { record_size: 64 }));
-        assert_eq!(
-            parse(&["--mode=stream"]).unwrap().kind(64),
-            Ok(Kind::Stream)
-        );
+        assert_eq!(cli.kind(), Ok(Kind::Records { record_size: 64 }));
     }
 
     #[test]
@@ -352,13 +321,20 @@ mod tests {
         assert!(parse(&["--duration=0"]).is_err());
         assert!(parse(&["--duration=abc"]).is_err());
         assert!(parse(&["--mode=pipes"]).is_err());
-        let check = |args: &[&str]| parse(args).unwrap().check();
-        assert!(check(&["--mode=stream", "--writers=2"]).is_err());
-        assert!(check(&["--mode=stream", "--record-size=64"]).is_err());
-        let err = check(&["--mode=stream", "--overwrite"]).unwrap_err();
-        assert!(err.contains("records mode only"), "{err}");
-        assert!(check(&["--mode=stream"]).is_ok());
-        assert!(check(&["--overwrite"]).is_ok());
+        let kind = |args: &[&str]| parse(args).unwrap().kind();
+        let err = kind(&["--mode=stream", "--writers=2"]).unwrap_err();
+        assert!(err.contains("exactly one writer and one reader"), "{err}");
+        let err = kind(&["--mode=stream", "--record-size=64"]).unwrap_err();
+        assert!(
+            err.contains("--record-size applies to records mode only"),
+            "{err}"
+        );
+        let err = kind(&["--mode=stream", "--overwrite"]).unwrap_err();
+        assert!(
+            err.contains("--overwrite applies to records mode only"),
+            "{err}"
+        );
+        assert_eq!(kind(&["--mode=stream"]), Ok(Kind::Stream));
     }
 
     #[test]

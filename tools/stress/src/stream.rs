@@ -6,7 +6,7 @@
 use circbuf::testing::{mix, Rng};
 
 use crate::rng::{derive, Purpose};
-use crate::violation::Violation;
+use crate::violation::{Check, Violation};
 
 /// The bytes of the stream for `seed` at `offset..offset + out.len()`.
 ///
@@ -55,19 +55,12 @@ impl StreamChecker {
             self.expected.resize(data.len(), 0);
             fill(self.seed, self.offset, &mut self.expected);
             if let Some(i) = data.iter().zip(&self.expected).position(|(a, b)| a != b) {
-                self.mismatch = Some(Violation::StreamMismatch {
-                    offset: self.offset + i as u64,
-                    expected: self.expected[i],
-                    found: data[i],
-                });
+                let (offset, want, found) = (self.offset + i as u64, self.expected[i], data[i]);
+                let text = format!("stream byte {offset} is {found:#04x}, expected {want:#04x}");
+                self.mismatch = Some(Violation::new(Check::Stream, text));
             }
         }
         self.offset += data.len() as u64;
-    }
-
-    /// Bytes checked so far.
-    pub fn offset(&self) -> u64 {
-        self.offset
     }
 
     /// The first difference found, if any.
@@ -142,7 +135,6 @@ mod tests {
             checker.feed(&data[at..at + n]);
             at += n;
         }
-        assert_eq!(checker.offset(), 1000);
         assert_eq!(checker.into_mismatch(), None);
     }
 
@@ -155,13 +147,13 @@ mod tests {
         checker.feed(&data[..50]);
         checker.feed(&data[50..]);
         let expected = stream(1, 57, 1)[0];
+        let text = format!(
+            "stream byte 57 is {:#04x}, expected {expected:#04x}",
+            expected ^ 0x10
+        );
         assert_eq!(
             checker.into_mismatch(),
-            Some(Violation::StreamMismatch {
-                offset: 57,
-                expected,
-                found: expected ^ 0x10
-            })
+            Some(Violation::new(Check::Stream, text))
         );
     }
 

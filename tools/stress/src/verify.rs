@@ -21,7 +21,7 @@ use circbuf::{Mode, Stats};
 use crate::board::Board;
 use crate::launch::Role;
 use crate::record;
-use crate::violation::Violation;
+use crate::violation::{Check, Violation};
 
 /// What a run sends, and so what must balance at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// The checks of reader `id` of a run with `seed` and `record_size`.
     pub fn new(board: &'a Board, id: u32, seed: u64, record_size: usize) -> Self {
-        let last = vec![None; board.writers() as usize];
+        let last = vec![None; board.count(Role::Writer) as usize];
         Reader {
             board,
             id,
@@ -91,40 +91,40 @@ impl<'a> Reader<'a> {
     pub fn accept(&mut self, buf: &[u8], report: &mut impl FnMut(Violation)) -> bool {
         let (reader, read) = (self.id, self.reads);
         self.reads += 1;
-        let id = match record::decode(self.seed, buf, self.record_size) {
-            Ok(id) => id,
+        let (writer, seq) = match record::decode(self.seed, buf, self.record_size) {
+            Ok(id) => (id.writer, id.seq),
             Err(error) => {
-                report(Violation::BadRecord {
-                    reader,
-                    read,
-                    error,
-                });
+                let text = format!("reader {reader}, read #{read}: {error}");
+                report(Violation::new(Check::BadRecord, text));
                 return false;
             }
         };
-        let (writer, seq) = (id.writer, id.seq);
         if let Some(last) = self.last.get_mut(writer as usize) {
             match *last {
-                Some(after) if seq <= after => report(Violation::OutOfOrder {
-                    reader,
-                    writer,
-                    seq,
-                    after,
-                }),
+                Some(after) if seq <= after => report(Violation::new(
+                    Check::OutOfOrder,
+                    format!("reader {reader}: writer {writer} seq {seq} arrived after seq {after}"),
+                )),
                 _ => *last = Some(seq),
             }
         }
         match self.board.mark(writer, seq) {
             Some(true) => {}
-            Some(false) => report(Violation::Duplicate {
-                reader,
-                writer,
-                seq,
-            }),
-            None => report(Violation::Unwritten { writer, seq }),
+            Some(false) => report(Violation::new(
+                Check::Duplicate,
+                format!("writer {writer} seq {seq} received twice (again by reader {reader})"),
+            )),
+            None => report(unwritten(writer, seq)),
         }
         true
     }
+}
+
+fn unwritten(writer: u32, seq: u64) -> Violation {
+    Violation::new(
+        Check::Unwritten,
+        format!("writer {writer} seq {seq} was received but never completely written"),
+    )
 }
 
 /// What the workers did, summed per side.
@@ -145,27 +145,19 @@ pub struct Totals {
 impl Totals {
     /// The sums of the tallies on `board`.
     pub fn of(board: &Board) -> Totals {
-        let mut totals = Totals::default();
-        for (role, count) in [
-            (Role::Writer, board.writers()),
-            (Role::Reader, board.readers()),
-        ] {
-            for id in 0..count {
-                let (ops, bytes, records) = board.tally(role, id).get();
-                match role {
-                    Role::Writer => {
-                        totals.writes += ops;
-                        totals.bytes_written += bytes;
-                    }
-                    Role::Reader => {
-                        totals.reads += ops;
-                        totals.bytes_read += bytes;
-                        totals.records_read += records;
-                    }
-                }
-            }
+        let mut t = Totals::default();
+        for id in 0..board.count(Role::Writer) {
+            let (ops, bytes, _) = board.tally(Role::Writer, id).get();
+            t.writes += ops;
+            t.bytes_written += bytes;
         }
-        totals
+        for id in 0..board.count(Role::Reader) {
+            let (ops, bytes, records) = board.tally(Role::Reader, id).get();
+            t.reads += ops;
+            t.bytes_read += bytes;
+            t.records_read += records;
+        }
+        t
     }
 }
 
@@ -174,7 +166,7 @@ impl Totals {
 /// but never completed; returns how many were never received.
 fn received(kind: Kind, board: &Board, out: &mut Vec<Violation>) -> u64 {
     let mut never_received = 0;
-    for writer in 0..board.writers() {
+    for writer in 0..board.count(Role::Writer) {
         let tally = board.tally(Role::Writer, writer);
         let written = tally.get().2;
         let mut seq = 0;
@@ -183,23 +175,23 @@ fn received(kind: Kind, board: &Board, out: &mut Vec<Violation>) -> u64 {
             while seq < written && !board.marked(writer, seq) {
                 seq += 1;
             }
-            if seq > first {
-                never_received += seq - first;
-                if kind.device_mode() == Mode::Block {
-                    out.push(Violation::Lost {
-                        writer,
-                        first,
-                        count: seq - first,
-                    });
-                }
+            let count = seq - first;
+            never_received += count;
+            if count > 0 && kind.device_mode() == Mode::Block {
+                let what = match count {
+                    1 => format!("writer {writer} seq {first} was"),
+                    _ => format!(
+                        "writer {writer} seq {first}..={} ({count} records)",
+                        seq - 1
+                    ),
+                };
+                let text = format!("{what} written but never received");
+                out.push(Violation::new(Check::Lost, text));
             }
             seq += 1;
         }
-        out.extend(
-            (written..tally.reach())
-                .filter(|&seq| board.marked(writer, seq))
-                .map(|seq| Violation::Unwritten { writer, seq }),
-        );
+        let unwritten = (written..tally.reach()).filter(|&seq| board.marked(writer, seq));
+        out.extend(unwritten.map(|seq| self::unwritten(writer, seq)));
     }
     never_received
 }
@@ -212,99 +204,101 @@ pub fn books(kind: Kind, board: &Board, before: &Stats, after: &Stats) -> Vec<Vi
         Kind::Stream => 0,
         Kind::Records { .. } | Kind::Overwrite { .. } => received(kind, board, &mut out),
     };
-    let totals = Totals::of(board);
+    let t = Totals::of(board);
     // The counters are free-running, so deltas and sums of them wrap.
     let delta = |f: fn(&Stats) -> u64| f(after).wrapping_sub(f(before));
-    let mut equal = |left: (&'static str, u64), right: (&'static str, u64)| {
-        if left.1 != right.1 {
-            out.push(Violation::Books { left, right });
-        }
-    };
     let dropped_records = delta(|s| s.dropped_records);
     let dropped_bytes = delta(|s| s.dropped_bytes);
-    if kind.device_mode() == Mode::Block {
-        equal(
-            ("bytes read by the readers", totals.bytes_read),
-            ("bytes written by the writers", totals.bytes_written),
-        );
-    }
+    let mut equal = |(left, l): (&str, u64), (right, r): (&str, u64)| {
+        if l != r {
+            out.push(Violation::new(
+                Check::Books,
+                format!("{left} = {l} but {right} = {r}"),
+            ));
+        }
+    };
+    let read = ("bytes read by the readers", t.bytes_read);
+    let written = ("bytes written by the writers", t.bytes_written);
+    let dropped = ("the device's dropped_records delta", dropped_records);
     equal(
         (
             "the device's bytes_written delta",
             delta(|s| s.bytes_written),
         ),
-        ("bytes written by the writers", totals.bytes_written),
+        written,
     );
     equal(
         ("the device's bytes_read delta", delta(|s| s.bytes_read)),
-        ("bytes read by the readers", totals.bytes_read),
+        read,
     );
     equal(
         ("the device's writes delta", delta(|s| s.writes)),
-        ("write calls that stored data", totals.writes),
+        ("write calls that stored data", t.writes),
     );
     equal(
         ("the device's reads delta", delta(|s| s.reads)),
-        ("read calls that returned data", totals.reads),
+        ("read calls that returned data", t.reads),
     );
-    if let Some(size) = kind.record_size() {
+    let size = kind.record_size().unwrap_or(0) as u64;
+    if size > 0 {
+        let records = (
+            "records read × record size",
+            t.records_read.wrapping_mul(size),
+        );
         equal(
             ("the device's bytes_read delta", delta(|s| s.bytes_read)),
-            (
-                "records read × record size",
-                totals.records_read.wrapping_mul(size as u64),
-            ),
+            records,
         );
     }
-    match kind {
-        Kind::Stream | Kind::Records { .. } => {
-            equal(
-                ("the device's dropped_bytes delta", dropped_bytes),
-                ("bytes a device in block mode drops", 0),
-            );
-            equal(
-                ("the device's dropped_records delta", dropped_records),
-                ("records a device in block mode drops", 0),
-            );
-        }
-        Kind::Overwrite { record_size } => {
-            equal(
-                ("the device's dropped_records delta", dropped_records),
-                ("records written but never received", never_received),
-            );
-            equal(
-                ("the device's dropped_bytes delta", dropped_bytes),
-                (
-                    "dropped_records delta × record size",
-                    dropped_records.wrapping_mul(record_size as u64),
-                ),
-            );
-            equal(
-                ("bytes written by the writers", totals.bytes_written),
-                (
-                    "bytes read + dropped_bytes delta + bytes left in the device",
-                    totals
-                        .bytes_read
-                        .wrapping_add(dropped_bytes)
-                        .wrapping_add(after.used),
-                ),
-            );
-            equal(
-                ("bytes left in the device", after.used),
-                ("bytes left once the readers reached end-of-file", 0),
-            );
-            equal(
-                ("the device's write_waits delta", delta(|s| s.write_waits)),
-                ("waits a writer may make in overwrite mode", 0),
-            );
-        }
+    if kind.device_mode() == Mode::Block {
+        equal(read, written);
+        equal(
+            ("the device's dropped_bytes delta", dropped_bytes),
+            ("bytes a device in block mode drops", 0),
+        );
+        equal(dropped, ("records a device in block mode drops", 0));
+    } else {
+        equal(
+            dropped,
+            ("records written but never received", never_received),
+        );
+        let whole = dropped_records.wrapping_mul(size);
+        equal(
+            ("the device's dropped_bytes delta", dropped_bytes),
+            ("dropped_records delta × record size", whole),
+        );
+        let arrived = t
+            .bytes_read
+            .wrapping_add(dropped_bytes)
+            .wrapping_add(after.used);
+        equal(
+            written,
+            (
+                "bytes read + dropped_bytes delta + bytes left in the device",
+                arrived,
+            ),
+        );
+        equal(
+            ("bytes left in the device", after.used),
+            ("bytes left once the readers reached end-of-file", 0),
+        );
+        equal(
+            ("the device's write_waits delta", delta(|s| s.write_waits)),
+            ("waits a writer may make in overwrite mode", 0),
+        );
     }
     let want = kind.device_mode();
     if after.mode != u64::from(want.to_uapi()) {
-        out.push(Violation::ModeChanged {
-            want,
-            found: after.mode,
-        });
+        let found = Mode::from_uapi(after.mode).map_or_else(
+            || format!("unknown ({})", after.mode),
+            |m| m.name().to_owned(),
+        );
+        let text = format!(
+            "the device was in {found} mode at the end of the run, not {}: \
+             something switched it during the run",
+            want.name()
+        );
+        out.push(Violation::new(Check::Mode, text));
     }
     out
 }
@@ -393,11 +387,10 @@ mod tests {
         assert_eq!(read(&board, 0, &records(&[(0, 0), (0, 1)])), []);
         assert_eq!(
             read(&board, 1, &records(&[(0, 1)])),
-            [Violation::Duplicate {
-                reader: 1,
-                writer: 0,
-                seq: 1
-            }]
+            [Violation::new(
+                Check::Duplicate,
+                "writer 0 seq 1 received twice (again by reader 1)"
+            )]
         );
         assert_eq!(
             books_of(RECORDS, &board, &device(&board, Mode::Block, 0)),
@@ -411,16 +404,14 @@ mod tests {
         assert_eq!(read(&board, 0, &records(&[(0, 0), (0, 2)])), []);
         let after = device(&board, Mode::Block, 0);
         assert_eq!(
-            books(RECORDS, &board, &Stats::default(), &after)[0],
-            Violation::Lost {
-                writer: 0,
-                first: 1,
-                count: 1
-            }
-        );
-        assert_eq!(
-            books_of(RECORDS, &board, &after)[1..],
-            ["bytes read by the readers = 128 but bytes written by the writers = 192"]
+            books(RECORDS, &board, &Stats::default(), &after),
+            [
+                Violation::new(Check::Lost, "writer 0 seq 1 was written but never received"),
+                Violation::new(
+                    Check::Books,
+                    "bytes read by the readers = 128 but bytes written by the writers = 192"
+                ),
+            ]
         );
     }
 
@@ -429,12 +420,10 @@ mod tests {
         let board = wrote(&[2], 1);
         assert_eq!(
             read(&board, 0, &records(&[(0, 1), (0, 0)])),
-            [Violation::OutOfOrder {
-                reader: 0,
-                writer: 0,
-                seq: 0,
-                after: 1
-            }]
+            [Violation::new(
+                Check::OutOfOrder,
+                "reader 0: writer 0 seq 0 arrived after seq 1"
+            )]
         );
         // Each record arrived once, so only the order gives it away.
         let after = device(&board, Mode::Block, 0);
@@ -450,27 +439,22 @@ mod tests {
         assert_eq!(
             read(&board, 0, &[torn, short]),
             [
-                Violation::BadRecord {
-                    reader: 0,
-                    read: 0,
-                    error: "checksum mismatch in record writer 0 seq 0".into()
-                },
-                Violation::BadRecord {
-                    reader: 0,
-                    read: 1,
-                    error: "read returned 32 bytes instead of one 64-byte record".into()
-                }
+                Violation::new(
+                    Check::BadRecord,
+                    "reader 0, read #0: checksum mismatch in record writer 0 seq 0"
+                ),
+                Violation::new(
+                    Check::BadRecord,
+                    "reader 0, read #1: read returned 32 bytes instead of one 64-byte record"
+                ),
             ]
         );
         // Neither counts as a record read, so the books fail too.
         assert_eq!(board.tally(Role::Reader, 0).get(), (2, 96, 0));
         let after = device(&board, Mode::Block, 0);
-        assert!(
-            books(RECORDS, &board, &Stats::default(), &after).contains(&Violation::Lost {
-                writer: 0,
-                first: 0,
-                count: 2
-            })
+        assert_eq!(
+            books_of(RECORDS, &board, &after)[0],
+            "writer 0 seq 0..=1 (2 records) written but never received"
         );
     }
 
@@ -543,11 +527,15 @@ mod tests {
         let board = wrote(&[1], 1);
         assert_eq!(
             read(&board, 0, &records(&[(0, 0), (0, 5), (3, 0)])),
-            [Violation::Unwritten { writer: 3, seq: 0 }]
+            [unwritten(3, 0)]
         );
         let after = device(&board, Mode::Block, 0);
         let found = books(RECORDS, &board, &Stats::default(), &after);
-        assert_eq!(found[0], Violation::Unwritten { writer: 0, seq: 5 });
+        assert_eq!(found[0], unwritten(0, 5));
+        assert_eq!(
+            found[0].text,
+            "writer 0 seq 5 was received but never completely written"
+        );
     }
 
     #[test]
@@ -557,11 +545,17 @@ mod tests {
         let after = device(&board, Mode::Overwrite, 0);
         assert_eq!(
             books(RECORDS, &board, &Stats::default(), &after),
-            [Violation::ModeChanged {
-                want: Mode::Block,
-                found: 1
-            }]
+            [Violation::new(
+                Check::Mode,
+                "the device was in overwrite mode at the end of the run, not block: \
+                 something switched it during the run"
+            )]
         );
+        let after = Stats {
+            mode: 7,
+            ..device(&board, Mode::Block, 0)
+        };
+        assert!(books_of(RECORDS, &board, &after)[0].contains("in unknown (7) mode"));
         let after = Stats {
             dropped_records: 1,
             ..device(&board, Mode::Block, 0)

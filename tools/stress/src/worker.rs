@@ -12,7 +12,10 @@ use crate::launch::{Role, Worker};
 use crate::record::{self, RecordId};
 use crate::stream::{self, StreamChecker};
 use crate::verify::{Kind, Reader};
-use crate::violation::Violation;
+use crate::violation::{Check, Violation};
+
+/// How a worker's loop ended: at its end, or at a system call's error.
+type Done = Result<(), circbuf::Error>;
 
 /// What every worker of a run needs to know.
 #[derive(Debug)]
@@ -42,22 +45,14 @@ impl Job<'_> {
             (None, Role::Reader) => self.read_stream(&device, tally),
         };
         if let Err(e) = done {
-            self.board.report(&Violation::Failed {
-                worker: format!("{role} {id}"),
-                message: e.to_string(),
-            });
+            let text = format!("{role} {id}: {e}");
+            self.board.report(&Violation::new(Check::Failed, text));
         }
         drop(device);
         tally.finish();
     }
 
-    fn write_records(
-        &self,
-        device: &Device,
-        writer: u32,
-        size: usize,
-        tally: Tally<'_>,
-    ) -> Result<(), circbuf::Error> {
+    fn write_records(&self, device: &Device, writer: u32, size: usize, tally: Tally) -> Done {
         let mut buf = vec![0u8; size];
         // A writer whose bitmap is full stops early: the records it cannot
         // mark could not be checked.
@@ -71,11 +66,7 @@ impl Job<'_> {
                 tally.add(u64::from(wrote > 0), wrote as u64, 0);
                 // The ring now holds part of a record; going on would only
                 // bury this in misalignment reports.
-                self.board.report(&Violation::ShortWrite {
-                    writer,
-                    wrote,
-                    want: size,
-                });
+                self.board.report(&short_write(writer, wrote, size));
                 break;
             }
             tally.add(1, size as u64, 1);
@@ -83,13 +74,7 @@ impl Job<'_> {
         Ok(())
     }
 
-    fn read_records(
-        &self,
-        device: &Device,
-        reader: u32,
-        size: usize,
-        tally: Tally<'_>,
-    ) -> Result<(), circbuf::Error> {
+    fn read_records(&self, device: &Device, reader: u32, size: usize, tally: Tally) -> Done {
         let mut checks = Reader::new(self.board, reader, self.seed, size);
         let mut buf = vec![0u8; size];
         loop {
@@ -102,12 +87,7 @@ impl Job<'_> {
         }
     }
 
-    fn write_stream(
-        &self,
-        device: &Device,
-        writer: u32,
-        tally: Tally<'_>,
-    ) -> Result<(), circbuf::Error> {
+    fn write_stream(&self, device: &Device, writer: u32, tally: Tally) -> Done {
         let mut sizes = stream::sizes(self.seed, true);
         let mut buf = Vec::new();
         let mut offset = 0;
@@ -122,11 +102,7 @@ impl Job<'_> {
             while done < size {
                 let wrote = device.write(&buf[done..])?;
                 if wrote == 0 {
-                    self.board.report(&Violation::ShortWrite {
-                        writer,
-                        wrote,
-                        want: size - done,
-                    });
+                    self.board.report(&short_write(writer, wrote, size - done));
                     return Ok(());
                 }
                 tally.add(1, wrote as u64, 0);
@@ -136,7 +112,7 @@ impl Job<'_> {
         Ok(())
     }
 
-    fn read_stream(&self, device: &Device, tally: Tally<'_>) -> Result<(), circbuf::Error> {
+    fn read_stream(&self, device: &Device, tally: Tally) -> Done {
         let mut sizes = stream::sizes(self.seed, false);
         let mut checker = StreamChecker::new(self.seed);
         let mut buf = vec![0u8; stream::max_size(self.capacity)];
@@ -157,4 +133,9 @@ impl Job<'_> {
         }
         read
     }
+}
+
+fn short_write(writer: u32, wrote: usize, want: usize) -> Violation {
+    let text = format!("writer {writer}: write stored {wrote} of {want} bytes");
+    Violation::new(Check::ShortWrite, text)
 }

@@ -19,7 +19,7 @@ use stress::board::Board;
 use stress::launch::{self, Ended, Layout, Role};
 use stress::record::{encode, RecordId};
 use stress::verify::{books, Kind, Totals};
-use stress::violation::Violation;
+use stress::violation::{Check, Violation};
 use stress::worker::Job;
 
 const RECORDS: Kind = Kind::Records { record_size: 64 };
@@ -171,8 +171,9 @@ fn a_worker_that_dies_is_reported() {
             panic!("{layout:?}: {ended:?}");
         };
         assert!(
-            matches!(&failures[..], [Violation::Failed { worker: w, message }]
-                if w == worker && message.ends_with("exited with status 101")),
+            matches!(&failures[..], [Violation { check: Check::Failed, text }]
+                if text.starts_with(&format!("{worker}: process "))
+                    && text.ends_with(" exited with status 101")),
             "{layout:?}: {failures:?}"
         );
     }
