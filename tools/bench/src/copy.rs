@@ -31,18 +31,15 @@ pub fn measure(size: usize, duration: Duration) -> Bandwidth {
     target.copy_from_slice(&source);
     let began = Instant::now();
     let mut copies: u64 = 0;
-    loop {
+    while began.elapsed() < duration {
         target.copy_from_slice(black_box(&source));
         black_box(&mut target);
         copies += 1;
-        let elapsed = began.elapsed();
-        if elapsed >= duration {
-            let seconds = elapsed.as_secs_f64();
-            return Bandwidth {
-                size,
-                mb_per_s: (copies * size as u64) as f64 / 1e6 / seconds,
-            };
-        }
+    }
+    let mb = (copies * size as u64) as f64 / 1e6;
+    Bandwidth {
+        size,
+        mb_per_s: mb / began.elapsed().as_secs_f64(),
     }
 }
 

@@ -12,16 +12,18 @@ use std::process::ExitCode;
 
 use bench::channel::{Channel, PipeSize};
 use bench::copy::CopyBound;
+use bench::mapped::{self, Consumer};
 use bench::options::Cli;
 use bench::report::{self, ChannelPoint, Header, Point, Report};
-use bench::throughput::{Budget, Consumer};
+use bench::throughput::Budget;
 use bench::{environment, latency, plot, throughput, Error};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = cli.check() {
+    let ratios = if cli.mapped { &cli.ratios[..] } else { &[] };
+    if let Err(e) = mapped::check_ratios(ratios) {
         Cli::command().error(ErrorKind::ArgumentConflict, e).exit();
     }
     match run(&cli) {

@@ -3,8 +3,9 @@
 //! [`MappedReader`], as the one reader of a throughput point. It takes up to
 //! `read_size` bytes at a time where they lie in the ring, checksums them
 //! there and consumes them: the work a read(2) reader does on the bytes it
-//! has just copied into its buffer, less the copy. [`Reader`] is either
-//! kind of reader, for the threads of `throughput.rs`.
+//! has just copied into its buffer, less the copy. [`Consumer`] says which
+//! kind of reader a point has, `Reader` is either kind for the threads of
+//! `throughput.rs`, and [`check_ratios`] refuses more than one reader.
 
 use std::time::Instant;
 
@@ -12,8 +13,29 @@ use circbuf::MappedReader;
 
 use crate::channel::{Channel, Endpoint};
 use crate::options::Ratio;
-use crate::throughput::{read_to_end, Consumer, Tally};
+use crate::throughput::{read_to_end, Tally};
 use crate::Error;
+
+/// How a point's readers take the bytes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumer {
+    /// Each reader read(2)s up to `read_size` bytes into its buffer.
+    Read,
+    /// One reader maps circbuf's ring and takes up to `read_size` bytes at
+    /// a time in place.
+    Mapped,
+}
+
+/// What clap cannot check of `--mapped`: a ratio of more than one reader,
+/// since a ring has one mapped consumer.
+pub fn check_ratios(ratios: &[Ratio]) -> Result<(), String> {
+    match ratios.iter().find(|r| r.readers != 1) {
+        Some(ratio) => Err(format!(
+            "--mapped needs 1 reader (a ring has one mapped consumer), not {ratio}"
+        )),
+        None => Ok(()),
+    }
+}
 
 /// One reader thread's file: a read end, or circbuf's mapped consumer.
 pub(crate) enum Reader {
@@ -81,7 +103,7 @@ fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<Tally, Error>
 mod tests {
     use super::*;
     use crate::channel::PipeSize;
-    use crate::throughput::{measure, Budget, Consumer};
+    use crate::throughput::{measure, Budget};
 
     #[test]
     fn only_circbuf_has_a_mapped_consumer_and_only_one() {
@@ -95,6 +117,16 @@ mod tests {
         assert_eq!(
             run(Ratio::new(2, 2)),
             setup("a ring has one mapped consumer, not 2 readers")
+        );
+    }
+
+    #[test]
+    fn mapped_ratios_have_one_reader() {
+        let ratios = [Ratio::new(1, 1), Ratio::new(4, 1)];
+        assert_eq!(check_ratios(&ratios), Ok(()));
+        assert_eq!(
+            check_ratios(&[Ratio::new(1, 1), Ratio::new(2, 2)]),
+            Err("--mapped needs 1 reader (a ring has one mapped consumer), not 2:2".into())
         );
     }
 }

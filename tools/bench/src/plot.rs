@@ -22,19 +22,11 @@ use plotters::style::{register_font, FontStyle};
 use crate::report::{format_size, Report};
 
 /// Sans fonts looked for, best first, with the Debian package of each.
+#[rustfmt::skip]
 const FONTS: [(&str, &str); 3] = [
-    (
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "fonts-dejavu-core",
-    ),
-    (
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-        "fonts-liberation",
-    ),
-    (
-        "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
-        "fonts-freefont-ttf",
-    ),
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core"),
+    ("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", "fonts-liberation"),
+    ("/usr/share/fonts/truetype/freefont/FreeSans.ttf", "fonts-freefont-ttf"),
 ];
 
 /// The family name every text style here asks plotters for.

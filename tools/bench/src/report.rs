@@ -208,36 +208,24 @@ pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
 
 /// The throughput table's titles and their widths; the last three columns
 /// are the mapped consumer's, shown with `--mapped`.
-const TITLES: [&str; 12] = [
-    "size",
-    "w:r",
-    "circbuf MB/s",
-    "pipe MB/s",
-    "circbuf/pipe",
-    "circbuf ops/s",
-    "pipe ops/s",
-    "circbuf %bound",
-    "pipe %bound",
-    "mapped MB/s",
-    "mapped/pipe",
-    "mapped/read",
+#[rustfmt::skip]
+const COLUMNS: [(&str, usize); 12] = [
+    ("size", 8), ("w:r", 7), ("circbuf MB/s", 12), ("pipe MB/s", 10), ("circbuf/pipe", 12),
+    ("circbuf ops/s", 13), ("pipe ops/s", 11), ("circbuf %bound", 14), ("pipe %bound", 11),
+    ("mapped MB/s", 11), ("mapped/pipe", 11), ("mapped/read", 11),
 ];
-const WIDTHS: [usize; 12] = [8, 7, 12, 10, 12, 13, 11, 14, 11, 11, 11, 11];
-const LATENCY_TITLES: [&str; 6] = [
-    "latency",
-    "samples",
-    "median us",
-    "p99 us",
-    "max us",
-    "reader slept",
+#[rustfmt::skip]
+const LATENCY_COLUMNS: [(&str, usize); 6] = [
+    ("latency", 8), ("samples", 7), ("median us", 10), ("p99 us", 10), ("max us", 10),
+    ("reader slept", 12),
 ];
-const LATENCY_WIDTHS: [usize; 6] = [8, 7, 10, 10, 10, 12];
 
-/// `cells` right-aligned to `widths`, two spaces apart.
-fn aligned(cells: &[impl AsRef<str>], widths: &[usize]) -> String {
+/// `cells` right-aligned to the widths of `columns`, two spaces apart.
+fn aligned(cells: &[impl AsRef<str>], columns: &[(&str, usize)]) -> String {
+    let widths = columns.iter().map(|&(_, width)| width);
     let cells = cells.iter().zip(widths);
     let cells: Vec<String> = cells
-        .map(|(cell, &width)| format!("{:>width$}", cell.as_ref()))
+        .map(|(cell, width)| format!("{:>width$}", cell.as_ref()))
         .collect();
     cells.join("  ")
 }
@@ -250,7 +238,8 @@ fn or_dash<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
 /// The throughput table's title row, with the mapped consumer's columns if
 /// `mapped`.
 pub fn table_header(mapped: bool) -> String {
-    aligned(&TITLES[..if mapped { 12 } else { 9 }], &WIDTHS)
+    let titles = COLUMNS.map(|(title, _)| title);
+    aligned(&titles[..if mapped { 12 } else { 9 }], &COLUMNS)
 }
 
 /// One throughput table row; circbuf's cells are `-` with `--pipe-only`,
@@ -281,7 +270,7 @@ pub fn table_row(point: &Point) -> String {
                 .chain(ratios.map(ratio)),
         );
     }
-    aligned(&cells, &WIDTHS)
+    aligned(&cells, &COLUMNS)
 }
 
 /// The latency table: a title row and one row per channel.
@@ -304,9 +293,9 @@ pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
             us(max_ns),
             sleeps,
         ];
-        aligned(&cells, &LATENCY_WIDTHS)
+        aligned(&cells, &LATENCY_COLUMNS)
     });
-    let titles = aligned(&LATENCY_TITLES, &LATENCY_WIDTHS);
+    let titles = aligned(&LATENCY_COLUMNS.map(|(title, _)| title), &LATENCY_COLUMNS);
     std::iter::once(titles).chain(rows).collect()
 }
 

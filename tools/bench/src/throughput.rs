@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{Channel, Endpoint};
-use crate::mapped::{self, Reader};
+use crate::mapped::{self, Consumer, Reader};
 use crate::options::Ratio;
 use crate::placement::RotatingBuffer;
 use crate::Error;
@@ -29,16 +29,6 @@ pub enum Budget {
     Duration(Duration),
     /// Writers write this many bytes between them.
     Bytes(u64),
-}
-
-/// How a point's readers take the bytes out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Consumer {
-    /// Each reader read(2)s up to `read_size` bytes into its buffer.
-    Read,
-    /// One reader maps circbuf's ring and takes up to `read_size` bytes at
-    /// a time in place.
-    Mapped,
 }
 
 /// The wrapping sum of `bytes`, each 0 to 255, that every consumer takes of
@@ -280,6 +270,7 @@ pub(crate) fn read_to_end(end: Endpoint, read_size: usize) -> Result<Tally, Erro
 mod tests {
     use super::*;
     use crate::channel::PipeSize;
+    use crate::mapped::Consumer;
 
     #[test]
     fn the_checksum_is_the_byte_sum_however_the_bytes_are_split() {
