@@ -61,9 +61,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         read_size: cli.read_size,
         latency_gap_s: cli.latency_gap.as_secs_f64(),
     };
-    report::header_lines(&header)
-        .iter()
-        .for_each(|line| println!("{line}"));
+    println!("{}", report::header_lines(&header).join("\n"));
     if pipe_size.actual < capacity {
         eprintln!(
             "bench: warning: the pipe holds {} bytes, less than the capacity of {capacity}; \
@@ -74,9 +72,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
 
     let copy = CopyBound::measure(cli.copy_duration());
     let bound_mb_s = copy.bound_mb_s;
-    report::copy_lines(&copy)
-        .iter()
-        .for_each(|line| println!("{line}"));
+    println!("{}", report::copy_lines(&copy).join("\n"));
 
     println!("\n{}", report::table_header(cli.mapped));
     let mut points = Vec::new();
@@ -114,9 +110,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             latencies.push(latency);
         }
         println!();
-        report::latency_lines(&latencies)
-            .iter()
-            .for_each(|line| println!("{line}"));
+        println!("{}", report::latency_lines(&latencies).join("\n"));
     }
 
     let report = Report {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use circbuf::testing::parse_seconds;
 use clap::Parser;
-use serde::{Deserialize, Serialize};
 
 /// The largest message, capacity or read buffer accepted, to keep every
 /// buffer a plain allocation; it is also circbuf's largest capacity.
@@ -132,7 +131,7 @@ impl Cli {
 }
 
 /// A number of writers and readers, written `W:R`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ratio {
     /// Writer threads, each with its own open file.
     pub writers: u32,

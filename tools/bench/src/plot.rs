@@ -228,11 +228,9 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
     builder.margin(20);
     if text {
         let pipe = format_size(report.header.pipe_size.actual);
+        let capacity = format_size(report.header.capacity);
         let title = match report.header.device {
-            Some(_) => format!(
-                "circbuf and pipe throughput (capacity {}, pipe {pipe})",
-                format_size(report.header.capacity)
-            ),
+            Some(_) => format!("circbuf and pipe throughput (capacity {capacity}, pipe {pipe})"),
             None => format!("pipe throughput (pipe {pipe})"),
         };
         builder

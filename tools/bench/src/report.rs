@@ -153,6 +153,9 @@ pub fn format_rate(value: f64) -> String {
     }
 }
 
+/// What the numbers mean, at the end of the header.
+const UNITS: &str = "MB = 10^6 bytes, ops = messages";
+
 /// The header block: machine, device, pipe, command line and units.
 pub fn header_lines(header: &Header) -> Vec<String> {
     let capacity = describe_bytes(header.capacity);
@@ -173,9 +176,7 @@ pub fn header_lines(header: &Header) -> Vec<String> {
         format!("device:      {device}"),
         format!("pipe size:   {actual} B (asked for {requested} B with F_SETPIPE_SZ)"),
         format!("command:     {}", header.command_line),
-        format!(
-            "per point:   {budget} per channel, reads of {read}; MB = 10^6 bytes, ops = messages"
-        ),
+        format!("per point:   {budget} per channel, reads of {read}; {UNITS}"),
     ]
 }
 
@@ -189,16 +190,11 @@ fn describe_bytes(bytes: usize) -> String {
 
 /// The copy bound block.
 pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
-    let copies = copy.bandwidths.iter();
-    let copies: Vec<String> = copies
-        .map(|b| {
-            format!(
-                "{} copies {} MB/s",
-                format_size(b.size),
-                format_rate(b.mb_per_s)
-            )
-        })
-        .collect();
+    let copies = copy.bandwidths.iter().map(|b| {
+        let (size, rate) = (format_size(b.size), format_rate(b.mb_per_s));
+        format!("{size} copies {rate} MB/s")
+    });
+    let copies: Vec<String> = copies.collect();
     let bound = format_rate(copy.bound_mb_s);
     vec![
         format!("memcpy:      {}", copies.join(", ")),
