@@ -36,11 +36,9 @@ const BITMAP_BITS: u64 = 1 << 30;
 /// What the run sends through the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
-    /// Many writers send fixed-size, self-describing records; many readers
-    /// receive and account for each one.
+    /// Writers send self-describing records, readers account for each.
     Records,
-    /// One writer streams bytes in random-sized writes, one reader reads
-    /// them in random-sized reads and compares byte for byte.
+    /// One writer streams bytes, one reader compares them byte for byte.
     Stream,
 }
 
@@ -106,9 +104,7 @@ struct Cli {
     mode: Mode,
 
     /// Run records mode with the device in overwrite mode (switched for
-    /// the run if needed, and back): writers never wait, a full ring drops
-    /// its oldest records, and what nobody read must be exactly what the
-    /// device dropped.
+    /// the run if needed, and back).
     #[arg(long)]
     overwrite: bool,
 
