@@ -10,69 +10,65 @@
 
 use rustix::io::Errno;
 
-use crate::model::{Model, Plan};
+use crate::model::{Model, Plan, Sleeper};
 use crate::op::{payload, Buffer, Op, Reply, Via};
 
-/// The size of `struct circbuf_stats`.
-pub const STATS_SIZE: usize = std::mem::size_of::<circbuf::Stats>();
-
-/// The size of `FIONREAD`'s `int`.
-pub const FIONREAD_SIZE: usize = std::mem::size_of::<i32>();
-
-/// The reply a correct device gives, and whether it allowed for a short copy.
-#[derive(Debug)]
-pub struct Expectation {
-    /// The reply the device must give.
-    pub reply: Reply,
-    /// The device copied fewer bytes than were accessible before a fault,
-    /// and the model followed it (see [`expect`]).
-    pub short_copy: bool,
+/// What a correct device does with an operation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Replies at once.
+    Reply(Reply),
+    /// Sleeps in the driver; the model has not yet put it to sleep.
+    Sleeps(Sleeper),
 }
 
-/// What the device must reply to `op`; applies `op` to `model`.
+/// What the device must do with `op`; applies `op` to `model`.
 ///
-/// Where user memory faults part-way, the kernel's copy routines may stop
-/// short of the fault (`raw_copy_from_user()` only promises to copy at least
-/// one byte when one is accessible), so when `actual` reports such a short
-/// but non-empty copy from a partly accessible buffer, the model follows it,
-/// and the bytes are still checked. Without `actual`, copies are exact.
-///
-/// # Panics
-///
-/// If `op` is a blocking call that would sleep, or names a slot that is not
-/// open (which the generator never produces).
-pub fn expect(model: &mut Model, op: &Op, actual: Option<&Reply>) -> Expectation {
-    let mut short_copy = false;
-    let reply = match op {
+/// The kernel's copy routines may stop short of a fault (they promise only
+/// to copy at least one byte when one is accessible), so when `actual`
+/// reports such a short, non-empty copy from a partly accessible buffer,
+/// the model follows it, and the bytes are still checked; `short` counts
+/// these. Without `actual`, copies are exact.
+pub fn expect(model: &mut Model, op: &Op, actual: Option<&Reply>, short: &mut u64) -> Outcome {
+    let status = |result: Result<(), Errno>| Outcome::Reply(Reply::Status(result.map(|()| 0)));
+    match op {
         Op::Open {
             slot,
             access,
             nonblock,
-            ..
         } => {
             model.open(*slot, *access, *nonblock);
-            Reply::Status(Ok(0))
+            status(Ok(()))
         }
         Op::Close { slot } => {
             model.close(*slot);
-            Reply::Status(Ok(0))
+            status(Ok(()))
         }
         Op::SetNonblock { slot, nonblock } => {
             model.set_nonblock(*slot, *nonblock);
-            Reply::Status(Ok(0))
+            status(Ok(()))
         }
         Op::Read { slot, len, via } => {
-            let plan = model.read_plan(*slot, *len, via.nowait());
             let reported = match actual {
                 Some(Reply::Read { result: Ok(n), .. }) => Some(*n),
                 _ => None,
             };
-            let result = transfer(plan, *len, via, reported, &mut short_copy, op);
-            let data = match result {
-                Ok(n) => model.take(n),
-                Err(_) => Vec::new(),
-            };
-            Reply::Read { result, data }
+            match transfer(
+                model.read_plan(*slot, *len, via.nowait()),
+                *len,
+                via,
+                reported,
+                short,
+            ) {
+                None => Outcome::Sleeps(Sleeper::Read {
+                    slot: *slot,
+                    len: *len,
+                }),
+                Some(result) => {
+                    let data = result.map_or_else(|_| Vec::new(), |n| model.take(n));
+                    Outcome::Reply(Reply::Read { result, data })
+                }
+            }
         }
         Op::Write {
             slot,
@@ -80,70 +76,100 @@ pub fn expect(model: &mut Model, op: &Op, actual: Option<&Reply>) -> Expectation
             data_seed,
             via,
         } => {
-            let plan = model.write_plan(*slot, *len, via.nowait());
             let reported = match actual {
                 Some(Reply::Status(Ok(n))) => usize::try_from(*n).ok(),
                 _ => None,
             };
-            let result = transfer(plan, *len, via, reported, &mut short_copy, op);
-            if let Ok(n) = result {
-                model.store(&payload(*data_seed, n));
+            let data = payload(*data_seed, *len);
+            match transfer(
+                model.write_plan(*slot, *len, via.nowait()),
+                *len,
+                via,
+                reported,
+                short,
+            ) {
+                None => Outcome::Sleeps(Sleeper::Write {
+                    slot: *slot,
+                    rest: data,
+                    stored: 0,
+                    atomic: model.is_atomic(*len),
+                }),
+                Some(result) => {
+                    if let Ok(n) = result {
+                        model.store(&data[..n], true);
+                    }
+                    Outcome::Reply(Reply::Status(result.map(|n| n as u64)))
+                }
             }
-            Reply::Status(result.map(|n| n as u64))
         }
         Op::Poll { slot } => {
             let revents = model.poll(*slot);
-            Reply::Poll {
-                ready: usize::from(!revents.is_empty()),
-                revents,
+            let ready = usize::from(!revents.is_empty());
+            Outcome::Reply(Reply::Poll { ready, revents })
+        }
+        Op::Fionread { buffer, .. } => Outcome::Reply(Reply::Status(
+            fits::<i32>(*buffer).map(|()| model.used() as u64),
+        )),
+        Op::GetStats { buffer, .. } => Outcome::Reply(Reply::Stats(
+            fits::<circbuf::Stats>(*buffer).map(|()| model.stats()),
+        )),
+        Op::Reset { slot } => status(model.reset(*slot)),
+        Op::SetMode {
+            slot,
+            value,
+            buffer,
+        } => {
+            let can_write = model.file(*slot).is_some_and(|f| f.access.can_write());
+            match fits::<u32>(*buffer) {
+                Err(errno) if can_write => status(Err(errno)),
+                _ => status(model.set_mode(*slot, *value)),
             }
         }
-        Op::Fionread { buffer, .. } => Reply::Fionread(match buffer.accessible(FIONREAD_SIZE) {
-            FIONREAD_SIZE => Ok(i32::try_from(model.used()).expect("the driver caps the capacity")),
-            _ => Err(Errno::FAULT),
-        }),
-        Op::GetStats { buffer, .. } => Reply::Stats(match buffer.accessible(STATS_SIZE) {
-            STATS_SIZE => Ok(model.stats()),
-            _ => Err(Errno::FAULT),
-        }),
-        Op::Reset { slot } => Reply::Status(model.reset(*slot).map(|()| 0)),
-        Op::UnknownIoctl { .. } => Reply::Status(Err(Errno::NOTTY)),
-        Op::Positioned { .. } => Reply::Status(Err(Errno::SPIPE)),
-    };
-    Expectation { reply, short_copy }
+        Op::UnknownIoctl { .. } => status(Err(Errno::NOTTY)),
+        Op::Positioned { .. } => status(Err(Errno::SPIPE)),
+    }
 }
 
-/// The return value of a read or write of `len` bytes with `plan`, through
-/// `via`'s memory. `reported` is the count the device returned, if it
-/// returned one, for allowing a short copy.
+/// Whether an ioctl's argument of type `T` at `buffer` can be copied whole.
+fn fits<T>(buffer: Buffer) -> Result<(), Errno> {
+    let size = std::mem::size_of::<T>();
+    if buffer.accessible(size) == size {
+        Ok(())
+    } else {
+        Err(Errno::FAULT)
+    }
+}
+
+/// The return value of a read or write of `len` bytes with `plan` through
+/// `via`'s memory, or `None` if it sleeps. `reported` is the count the
+/// device returned, if it returned one, for following a short copy.
 fn transfer(
     plan: Plan,
     len: usize,
     via: &Via,
     reported: Option<usize>,
-    short_copy: &mut bool,
-    op: &Op,
-) -> Result<usize, Errno> {
+    short: &mut u64,
+) -> Option<Result<usize, Errno>> {
     let buffer = via.buffer();
-    match plan {
+    Some(match plan {
         Plan::Fail(Errno::BADF) => Err(Errno::BADF),
         _ if buffer == Buffer::Kernel => Err(Errno::FAULT),
         Plan::Fail(errno) => Err(errno),
         Plan::Zero => Ok(0),
-        Plan::Wait => panic!("the generator issued a call that sleeps: {op}"),
+        Plan::Wait => return None,
         Plan::Move(max) => {
             let exact = max.min(buffer.accessible(len));
             let partly_accessible = matches!(buffer, Buffer::Tail { accessible } if accessible > 0);
             match reported {
                 Some(n) if partly_accessible && (1..exact).contains(&n) => {
-                    *short_copy = true;
+                    *short += 1;
                     Ok(n)
                 }
                 _ if exact == 0 => Err(Errno::FAULT),
                 _ => Ok(exact),
             }
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -167,9 +193,16 @@ mod tests {
         m
     }
 
-    fn write(len: usize, buffer: Buffer) -> Op {
+    fn run(m: &mut Model, op: &Op, actual: Option<&Reply>) -> Reply {
+        match expect(m, op, actual, &mut 0) {
+            Outcome::Reply(reply) => reply,
+            Outcome::Sleeps(sleeper) => panic!("{op} sleeps: {sleeper:?}"),
+        }
+    }
+
+    fn write(slot: usize, len: usize, buffer: Buffer) -> Op {
         Op::Write {
-            slot: 0,
+            slot,
             len,
             data_seed: 5,
             via: Via::Plain(buffer),
@@ -187,125 +220,154 @@ mod tests {
     #[test]
     fn faulting_write_stores_the_accessible_prefix() {
         let mut m = model();
-        let e = expect(&mut m, &write(10, Buffer::Tail { accessible: 4 }), None);
-        assert_eq!(e.reply, Reply::Status(Ok(4)));
-        assert_eq!(m.used(), 4);
-        let e = expect(&mut m, &write(3, Buffer::Null), None);
-        assert_eq!(e.reply, Reply::Status(Err(Errno::FAULT)));
+        assert_eq!(
+            run(&mut m, &write(0, 10, Buffer::Tail { accessible: 4 }), None),
+            Reply::Status(Ok(4))
+        );
+        assert_eq!(
+            run(&mut m, &write(0, 3, Buffer::Null), None),
+            Reply::Status(Err(Errno::FAULT))
+        );
         // A nonblocking atomic write that does not fit fails before copying.
-        let e = expect(&mut m, &write(13, Buffer::Null), None);
-        assert_eq!(e.reply, Reply::Status(Err(Errno::AGAIN)));
+        assert_eq!(
+            run(&mut m, &write(0, 13, Buffer::Null), None),
+            Reply::Status(Err(Errno::AGAIN))
+        );
         assert_eq!(m.used(), 4);
     }
 
     #[test]
     fn kernel_address_faults_even_at_end_of_file_but_access_comes_first() {
         let mut m = model();
-        let e = expect(&mut m, &read(0, 4, Buffer::Kernel), None);
-        assert_eq!(e.reply.to_string(), "Err(EFAULT)");
-        let e = expect(&mut m, &write(4, Buffer::Kernel), None);
-        assert_eq!(e.reply, Reply::Status(Err(Errno::FAULT)));
-        let op = Op::Write {
-            slot: 1,
-            len: 4,
-            data_seed: 0,
-            via: Via::Plain(Buffer::Kernel),
-        };
-        let e = expect(&mut m, &op, None);
-        assert_eq!(e.reply, Reply::Status(Err(Errno::BADF)));
-    }
-
-    #[test]
-    fn null_read_on_empty_ring_does_not_fault() {
-        let mut m = model();
-        let e = expect(&mut m, &read(0, 4, Buffer::Null), None);
-        assert_eq!(e.reply.to_string(), "Err(EAGAIN)");
-        expect(&mut m, &write(3, Buffer::Valid), None);
-        let e = expect(&mut m, &read(0, 4, Buffer::Null), None);
-        assert_eq!(e.reply.to_string(), "Err(EFAULT)");
+        assert_eq!(
+            run(&mut m, &read(0, 4, Buffer::Kernel), None).to_string(),
+            "Err(EFAULT)"
+        );
+        assert_eq!(
+            run(&mut m, &write(1, 4, Buffer::Kernel), None),
+            Reply::Status(Err(Errno::BADF))
+        );
+        // NULL only faults when a copy is tried.
+        assert_eq!(
+            run(&mut m, &read(0, 4, Buffer::Null), None).to_string(),
+            "Err(EAGAIN)"
+        );
+        run(&mut m, &write(0, 3, Buffer::Valid), None);
+        assert_eq!(
+            run(&mut m, &read(0, 4, Buffer::Null), None).to_string(),
+            "Err(EFAULT)"
+        );
         assert_eq!(m.used(), 3);
     }
 
     #[test]
-    fn reads_return_the_model_bytes() {
+    fn reads_return_the_model_bytes_and_short_copies_are_followed_where_allowed() {
         let mut m = model();
-        expect(&mut m, &write(6, Buffer::Valid), None);
-        let e = expect(&mut m, &read(1, 4, Buffer::Tail { accessible: 2 }), None);
+        run(&mut m, &write(0, 6, Buffer::Valid), None);
+        let got = run(&mut m, &read(1, 4, Buffer::Tail { accessible: 2 }), None);
         assert_eq!(
-            e.reply,
+            got,
             Reply::Read {
                 result: Ok(2),
                 data: payload(5, 2)
             }
         );
-        let e = expect(&mut m, &read(1, 9, Buffer::Valid), None);
-        assert_eq!(
-            e.reply,
-            Reply::Read {
-                result: Ok(4),
-                data: payload(5, 6)[2..].to_vec()
-            }
-        );
-    }
-
-    #[test]
-    fn short_copies_are_followed_only_where_allowed() {
-        let mut m = model();
-        let short = Reply::Status(Ok(2));
-        let e = expect(
+        let short_read = Reply::Read {
+            result: Ok(1),
+            data: Vec::new(),
+        };
+        let mut short = 0;
+        let got = expect(
             &mut m,
-            &write(10, Buffer::Tail { accessible: 6 }),
-            Some(&short),
+            &read(1, 9, Buffer::Tail { accessible: 3 }),
+            Some(&short_read),
+            &mut short,
         );
-        assert!(e.short_copy);
-        assert_eq!(e.reply, short);
-        assert_eq!(m.used(), 2);
+        assert_eq!(
+            got,
+            Outcome::Reply(Reply::Read {
+                result: Ok(1),
+                data: payload(5, 3)[2..].to_vec()
+            })
+        );
+        assert_eq!(short, 1);
         // With valid memory every byte must be copied.
-        let e = expect(&mut m, &write(3, Buffer::Valid), Some(&short));
-        assert!(!e.short_copy);
-        assert_eq!(e.reply, Reply::Status(Ok(3)));
+        let short_write = Reply::Status(Ok(1));
+        assert_eq!(
+            run(&mut m, &write(0, 3, Buffer::Valid), Some(&short_write)),
+            Reply::Status(Ok(3))
+        );
     }
 
     #[test]
-    #[should_panic(expected = "sleeps")]
-    fn a_blocking_call_that_would_sleep_is_a_generator_bug() {
+    fn blocking_calls_that_cannot_complete_sleep() {
         let mut m = model();
-        expect(&mut m, &read(1, 1, Buffer::Valid), None);
+        let sleeps = expect(&mut m, &read(1, 1, Buffer::Valid), None, &mut 0);
+        assert!(matches!(
+            sleeps,
+            Outcome::Sleeps(Sleeper::Read { slot: 1, len: 1 })
+        ));
+        m.set_nonblock(0, false);
+        run(&mut m, &write(0, 10, Buffer::Valid), None);
+        let sleeps = expect(&mut m, &write(0, 10, Buffer::Valid), None, &mut 0);
+        assert!(matches!(
+            sleeps,
+            Outcome::Sleeps(Sleeper::Write {
+                atomic: true,
+                stored: 0,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn ioctls_and_positioned_calls() {
         let mut m = model();
-        let e = expect(
-            &mut m,
-            &Op::GetStats {
-                slot: 1,
-                buffer: Buffer::Tail { accessible: 87 },
-            },
-            None,
-        );
-        assert_eq!(e.reply, Reply::Stats(Err(Errno::FAULT)));
-        let e = expect(
-            &mut m,
-            &Op::Fionread {
-                slot: 1,
-                buffer: Buffer::Tail { accessible: 4 },
-            },
-            None,
-        );
-        assert_eq!(e.reply, Reply::Fionread(Ok(0)));
-        let e = expect(&mut m, &Op::Reset { slot: 1 }, None);
-        assert_eq!(e.reply, Reply::Status(Err(Errno::BADF)));
-        let e = expect(&mut m, &Op::UnknownIoctl { slot: 1, cmd: 7 }, None);
-        assert_eq!(e.reply, Reply::Status(Err(Errno::NOTTY)));
-        let e = expect(&mut m, &Op::Poll { slot: 0 }, None);
+        let stats = Op::GetStats {
+            slot: 1,
+            buffer: Buffer::Tail { accessible: 127 },
+        };
+        assert_eq!(run(&mut m, &stats, None), Reply::Stats(Err(Errno::FAULT)));
+        let fionread = Op::Fionread {
+            slot: 1,
+            buffer: Buffer::Tail { accessible: 4 },
+        };
+        assert_eq!(run(&mut m, &fionread, None), Reply::Status(Ok(0)));
         assert_eq!(
-            e.reply,
-            Reply::Poll {
-                ready: 1,
-                revents: PollFlags::OUT | PollFlags::WRNORM
-            }
+            run(&mut m, &Op::Reset { slot: 1 }, None),
+            Reply::Status(Err(Errno::BADF))
         );
-        assert_eq!(STATS_SIZE, 128);
+        let set = |slot, value, buffer| Op::SetMode {
+            slot,
+            value,
+            buffer,
+        };
+        assert_eq!(
+            run(&mut m, &set(1, 1, Buffer::Null), None),
+            Reply::Status(Err(Errno::BADF))
+        );
+        assert_eq!(
+            run(&mut m, &set(0, 1, Buffer::Null), None),
+            Reply::Status(Err(Errno::FAULT))
+        );
+        assert_eq!(
+            run(&mut m, &set(0, 7, Buffer::Valid), None),
+            Reply::Status(Err(Errno::INVAL))
+        );
+        assert_eq!(
+            run(&mut m, &set(0, 1, Buffer::Valid), None),
+            Reply::Status(Ok(0))
+        );
+        assert_eq!(m.stats().mode, 1);
+        let unknown = Op::UnknownIoctl { slot: 1, cmd: 7 };
+        assert_eq!(
+            run(&mut m, &unknown, None),
+            Reply::Status(Err(Errno::NOTTY))
+        );
+        let revents = PollFlags::OUT | PollFlags::WRNORM;
+        assert_eq!(
+            run(&mut m, &Op::Poll { slot: 0 }, None),
+            Reply::Poll { ready: 1, revents }
+        );
     }
 }

@@ -1,28 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The operation generator: draws the next operation from the seed and the
-//! model's state, and the fixed sequence that drains the device at the end.
+//! The operation generator: draws the next operation from the seed, the
+//! model's state and the calls asleep, and the sequence that ends a run.
 //!
-//! The generator looks at the model so that its operations are worth
-//! issuing: sizes gather around the edges the rules care about (0, 1, the
-//! atomic limit, the capacity, the free and used byte counts), most reads
-//! and writes go to files that may do them, and a blocking call is issued
-//! only when the model says it completes without sleeping. A call that
-//! would sleep is turned into one that cannot: a blocking write shrinks to
-//! the free room, or the call is made with `RWF_NOWAIT`.
+//! Sizes gather around the edges the rules care about (0, 1, the atomic
+//! limit, the capacity, the free and used counts, the poll threshold), and
+//! most reads and writes go to files that may do them. A blocking call the
+//! model says sleeps is kept when a child process may make it: the first,
+//! or one more read-only reader beside read-only readers, up to the limit.
+//! Otherwise it is made not to sleep: a write shrinks to the free room, or
+//! the call gets `RWF_NOWAIT`. With two readers asleep nothing writes,
+//! since which of them a write wakes is the kernel's choice; the last
+//! writer's close, which wakes them all, releases them.
 
 use circbuf::testing::Rng;
 
-use crate::model::PIPE_BUF;
-use crate::model::{Model, Plan};
+use crate::model::{Model, Plan, Sleeper, PIPE_BUF};
 use crate::op::{Access, Buffer, Op, Positioned, Via};
 
-/// The ioctl type ("magic") of circbuf; unknown commands are drawn under
-/// it, so that no generic ioctl of the VFS can match them.
-const MAGIC: u32 = circbuf::CIRCBUF_IOC_MAGIC as u32;
-
-/// Relative weights of the operations drawn.
-const WEIGHTS: [(Choice, usize); 14] = [
+/// Relative weights of what is drawn.
+const WEIGHTS: [(Choice, usize); 16] = [
     (Choice::Open, 8),
     (Choice::Close, 6),
     (Choice::SetNonblock, 3),
@@ -36,7 +33,9 @@ const WEIGHTS: [(Choice, usize); 14] = [
     (Choice::Fionread, 3),
     (Choice::Stats, 5),
     (Choice::Reset, 1),
+    (Choice::SetMode, 1),
     (Choice::Misc, 2),
+    (Choice::Release, 4),
 ];
 
 #[derive(Clone, Copy)]
@@ -54,10 +53,14 @@ enum Choice {
     Fionread,
     Stats,
     Reset,
+    SetMode,
     Misc,
+    /// Whatever ends the sleep of the calls asleep.
+    Release,
 }
 
 /// How a read or write is to be made, before the length is final.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Style {
     Plain,
     Fault,
@@ -67,30 +70,49 @@ enum Style {
 /// Draws operations for a run.
 pub struct Generator {
     rng: Rng,
-    processes: usize,
     max_len: usize,
+    /// How many calls may sleep at once.
+    max_asleep: usize,
+    /// The last step of the run's end, once it has begun.
+    end: Option<End>,
+}
+
+/// The steps that end a run, after every call asleep was released and
+/// every file closed: where the end has got to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Reading,
+    ModeSet,
+    StatsTaken,
+    Closed,
 }
 
 impl Generator {
-    /// A generator for files spread over `processes` processes (at least
-    /// 1), with reads and writes of at most `max_len` bytes (at least 1).
-    pub fn new(seed: u64, processes: usize, max_len: usize) -> Generator {
-        assert!(processes >= 1 && max_len >= 1);
+    /// Reads and writes of at most `max_len` (at least 1) bytes, and at
+    /// most `max_asleep` calls asleep at once.
+    pub fn new(seed: u64, max_len: usize, max_asleep: usize) -> Generator {
         Generator {
             rng: Rng::new(seed),
-            processes,
             max_len,
+            max_asleep,
+            end: None,
         }
     }
 
-    /// The next operation, for the device in `model`'s state.
-    pub fn next(&mut self, model: &Model) -> Op {
-        let open = model.open_slots();
-        let free = model.free_slots();
+    /// The next operation, for the device in `model`'s state with the calls
+    /// `asleep` on their files.
+    pub fn next(&mut self, model: &Model, asleep: &[Sleeper]) -> Op {
+        let open = awake(model, asleep);
+        let free = model.slots(false);
+        let choice = self.choice();
+        if matches!(choice, Choice::Release) && !asleep.is_empty() {
+            return self.release(model, asleep);
+        }
+        // Fewer calls sleep than there are slots, so one is free.
         if open.is_empty() {
             return self.open(&free);
         }
-        match self.choice() {
+        match choice {
             Choice::Open if !free.is_empty() => self.open(&free),
             Choice::Open | Choice::Close => Op::Close {
                 slot: *self.rng.pick(&open),
@@ -99,45 +121,44 @@ impl Generator {
                 slot: *self.rng.pick(&open),
                 nonblock: self.rng.chance(1, 2),
             },
-            Choice::Read => self.read(model, Style::Plain),
+            Choice::Read => self.read(model, asleep, Style::Plain),
             Choice::Readv => {
                 let nowait = self.rng.chance(1, 2);
-                self.read(model, Style::Vectored { nowait })
+                self.read(model, asleep, Style::Vectored { nowait })
             }
-            Choice::FaultRead => self.read(model, Style::Fault),
-            Choice::Write => self.write(model, Style::Plain),
+            Choice::FaultRead => self.read(model, asleep, Style::Fault),
+            Choice::Write => self.write(model, asleep, Style::Plain),
             Choice::Writev => {
                 let nowait = self.rng.chance(1, 2);
-                self.write(model, Style::Vectored { nowait })
+                self.write(model, asleep, Style::Vectored { nowait })
             }
-            Choice::FaultWrite => self.write(model, Style::Fault),
-            Choice::Poll => Op::Poll {
+            Choice::FaultWrite => self.write(model, asleep, Style::Fault),
+            Choice::Poll | Choice::Release => Op::Poll {
                 slot: *self.rng.pick(&open),
             },
             Choice::Fionread => Op::Fionread {
                 slot: *self.rng.pick(&open),
-                buffer: self.ioctl_buffer(crate::expect::FIONREAD_SIZE),
+                buffer: self.ioctl_buffer(size_of::<i32>()),
             },
             Choice::Stats => Op::GetStats {
                 slot: *self.rng.pick(&open),
-                buffer: self.ioctl_buffer(crate::expect::STATS_SIZE),
+                buffer: self.ioctl_buffer(size_of::<circbuf::Stats>()),
             },
             Choice::Reset => Op::Reset {
                 slot: *self.rng.pick(&open),
             },
+            Choice::SetMode => Op::SetMode {
+                slot: *self.rng.pick(&open),
+                value: if self.rng.chance(9, 10) {
+                    model.mode().to_uapi() ^ 1
+                } else {
+                    self.rng.next_u64() as u32 | 2
+                },
+                buffer: self.ioctl_buffer(size_of::<u32>()),
+            },
             Choice::Misc => {
                 let slot = *self.rng.pick(&open);
-                if self.rng.chance(1, 2) {
-                    Op::UnknownIoctl {
-                        slot,
-                        cmd: self.unknown_cmd(),
-                    }
-                } else {
-                    Op::Positioned {
-                        slot,
-                        call: *self.rng.pick(&Positioned::ALL),
-                    }
-                }
+                self.misc(slot)
             }
         }
     }
@@ -155,18 +176,44 @@ impl Generator {
     }
 
     fn open(&mut self, free: &[usize]) -> Op {
+        let access = *self.rng.pick(&Access::ALL);
         Op::Open {
             slot: *self.rng.pick(free),
-            process: self.rng.range(0, self.processes - 1),
-            access: *self.rng.pick(&Access::ALL),
+            access,
             nonblock: self.rng.chance(1, 2),
         }
     }
 
-    /// A slot whose file passes `fits` most of the time, any open slot
-    /// otherwise, so that calls the access mode forbids are tried too.
-    fn slot_for(&mut self, model: &Model, fits: impl Fn(Access) -> bool) -> usize {
-        let open = model.open_slots();
+    /// An unknown ioctl under circbuf's magic (numbers 1 to 5 are its
+    /// commands), or a call that needs a file position.
+    fn misc(&mut self, slot: usize) -> Op {
+        if self.rng.chance(1, 2) {
+            let call = *self
+                .rng
+                .pick(&[Positioned::Seek, Positioned::Pread, Positioned::Pwrite]);
+            return Op::Positioned { slot, call };
+        }
+        let high = self.rng.range(6, 255) as u32;
+        let nr = *self.rng.pick(&[0, high]);
+        let (dir, size) = (
+            self.rng.range(0, 3) as u32,
+            self.rng.range(0, 0x3fff) as u32,
+        );
+        Op::UnknownIoctl {
+            slot,
+            cmd: dir << 30 | size << 16 | u32::from(circbuf::CIRCBUF_IOC_MAGIC) << 8 | nr,
+        }
+    }
+
+    /// A slot whose file passes `fits` most of the time, any awake open
+    /// slot otherwise, so that calls the access mode forbids are tried too.
+    fn slot_for(
+        &mut self,
+        model: &Model,
+        asleep: &[Sleeper],
+        fits: impl Fn(Access) -> bool,
+    ) -> usize {
+        let open = awake(model, asleep);
         let fitting: Vec<usize> = open
             .iter()
             .copied()
@@ -179,34 +226,99 @@ impl Generator {
         }
     }
 
-    /// A length near the edges that matter, or anywhere up to the maximum;
-    /// `focus` is the used bytes for a read, the free bytes for a write.
-    fn len(&mut self, model: &Model, focus: usize) -> usize {
+    /// A length near an edge that matters, or anywhere up to the maximum.
+    /// `focus` is the used bytes for a read, the free bytes for a write;
+    /// `to_threshold` what moves the free room to the poll threshold.
+    fn len(&mut self, model: &Model, focus: usize, to_threshold: usize) -> usize {
         let near = |rng: &mut Rng, x: usize| (x + rng.range(0, 2)).saturating_sub(1);
-        let len = match self.rng.range(0, 9) {
+        let len = match self.rng.range(0, 10) {
             0 => 0,
             1 | 2 => self.rng.range(1, 16),
             3 => near(&mut self.rng, PIPE_BUF),
             4 => near(&mut self.rng, model.capacity()),
             5 | 6 => near(&mut self.rng, focus),
-            7 => near(&mut self.rng, PIPE_BUF.min(model.capacity())),
+            7 => near(&mut self.rng, model.record_max()),
+            8 => near(&mut self.rng, to_threshold),
             _ => self.rng.range(0, self.max_len),
         };
         len.min(self.max_len)
     }
 
-    /// Random segment lengths summing to `len`, some of them empty.
-    fn segments(&mut self, len: usize) -> Vec<usize> {
-        let count = self.rng.range(1, 8);
-        let mut cuts: Vec<usize> = (1..count).map(|_| self.rng.range(0, len)).collect();
-        cuts.sort_unstable();
-        let mut segments = Vec::with_capacity(count);
-        let mut last = 0;
-        for cut in cuts.into_iter().chain([len]) {
-            segments.push(cut - last);
-            last = cut;
+    /// Whether a call on `slot` that sleeps may be left to sleep.
+    fn may_sleep(&self, model: &Model, asleep: &[Sleeper], slot: usize, read: bool) -> bool {
+        let read_only = |s: usize| model.file(s).is_some_and(|f| f.access == Access::Read);
+        let readers = asleep
+            .iter()
+            .all(|s| matches!(s, Sleeper::Read { .. }) && read_only(s.slot()));
+        asleep.len() < self.max_asleep && (asleep.is_empty() || read && read_only(slot) && readers)
+    }
+
+    fn read(&mut self, model: &Model, asleep: &[Sleeper], mut style: Style) -> Op {
+        let slot = self.slot_for(model, asleep, Access::can_read);
+        let to_threshold = model.record_max().saturating_sub(model.free());
+        let mut len = self.len(model, model.used(), to_threshold);
+        if style == Style::Fault {
+            len = len.max(1);
         }
-        segments
+        if model.read_plan(slot, len, style == Style::Vectored { nowait: true }) == Plan::Wait
+            && (style == Style::Fault || !self.may_sleep(model, asleep, slot, true))
+        {
+            style = Style::Vectored { nowait: true };
+        }
+        Op::Read {
+            slot,
+            len,
+            via: self.via(style, len),
+        }
+    }
+
+    fn write(&mut self, model: &Model, asleep: &[Sleeper], mut style: Style) -> Op {
+        let slot = self.slot_for(model, asleep, Access::can_write);
+        let to_threshold = model.free().saturating_sub(model.record_max());
+        let mut len = self.len(model, model.free(), to_threshold);
+        if asleep.len() > 1 {
+            // Which of several sleeping readers a write wakes is not said;
+            // a faulting write of one byte stores nothing either.
+            len = 0;
+        }
+        if style == Style::Fault {
+            len = len.max(1);
+        }
+        if model.write_plan(slot, len, style == Style::Vectored { nowait: true }) == Plan::Wait
+            && (style == Style::Fault || !self.may_sleep(model, asleep, slot, false))
+        {
+            if model.free() > 0 && self.rng.chance(1, 2) {
+                len = self.rng.range(1, model.free().min(self.max_len));
+            } else {
+                style = Style::Vectored { nowait: true };
+            }
+        }
+        let data_seed = self.rng.next_u64();
+        Op::Write {
+            slot,
+            len,
+            data_seed,
+            via: self.via(style, len),
+        }
+    }
+
+    fn via(&mut self, style: Style, len: usize) -> Via {
+        match style {
+            Style::Plain => Via::Plain(Buffer::Valid),
+            Style::Fault => Via::Plain(self.fault_buffer(len)),
+            Style::Vectored { nowait } => {
+                let mut cuts: Vec<usize> = (0..self.rng.range(0, 7))
+                    .map(|_| self.rng.range(0, len))
+                    .collect();
+                cuts.sort_unstable();
+                cuts.push(len);
+                let segments = cuts
+                    .iter()
+                    .scan(0, |last, &cut| Some(cut - std::mem::replace(last, cut)))
+                    .collect();
+                Via::Vectored { segments, nowait }
+            }
+        }
     }
 
     /// A bad buffer for a call of `len` (at least 1) bytes.
@@ -214,17 +326,16 @@ impl Generator {
         match self.rng.range(0, 3) {
             0 => Buffer::Null,
             1 => Buffer::Kernel,
+            _ if self.rng.chance(1, 2) => Buffer::Tail {
+                accessible: self.rng.range(0, (len - 1).min(16)),
+            },
             _ => Buffer::Tail {
-                accessible: if self.rng.chance(1, 2) {
-                    self.rng.range(0, (len - 1).min(16))
-                } else {
-                    self.rng.range(0, len - 1)
-                },
+                accessible: self.rng.range(0, len - 1),
             },
         }
     }
 
-    /// The argument of an ioctl that fills `size` bytes: mostly valid.
+    /// The argument of an ioctl that copies `size` bytes: mostly valid.
     fn ioctl_buffer(&mut self, size: usize) -> Buffer {
         if self.rng.chance(4, 5) {
             Buffer::Valid
@@ -233,132 +344,126 @@ impl Generator {
         }
     }
 
-    /// An ioctl command circbuf does not define: any direction, size and
-    /// number under its magic, other than its own two commands.
-    fn unknown_cmd(&mut self) -> u32 {
-        loop {
-            let dir = self.rng.range(0, 3) as u32;
-            let size = self.rng.range(0, 0x3fff) as u32;
-            let nr = self.rng.range(0, 255) as u32;
-            let cmd = (dir << 30) | (size << 16) | (MAGIC << 8) | nr;
-            if cmd != circbuf::CIRCBUF_GET_STATS && cmd != circbuf::CIRCBUF_RESET {
-                return cmd;
+    /// What moves the calls asleep on: a read for a writer waiting for
+    /// room; a write for a lone reader; for several readers the closes
+    /// that leave no writer, opening one first if there is none. The file
+    /// that does it is opened first if no awake one can.
+    fn release(&mut self, model: &Model, asleep: &[Sleeper]) -> Op {
+        let open = awake(model, asleep);
+        let can = |pred: fn(Access) -> bool| {
+            open.iter()
+                .copied()
+                .find(|&s| model.file(s).is_some_and(|f| pred(f.access)))
+        };
+        let (wanted, access, op) = match asleep {
+            [Sleeper::Write { .. }] => {
+                let via = Via::Vectored {
+                    segments: vec![model.capacity()],
+                    nowait: true,
+                };
+                (
+                    can(Access::can_read),
+                    Access::Read,
+                    Op::Read {
+                        slot: 0,
+                        len: model.capacity(),
+                        via,
+                    },
+                )
             }
-        }
-    }
-
-    fn read(&mut self, model: &Model, style: Style) -> Op {
-        let slot = self.slot_for(model, Access::can_read);
-        let mut len = self.len(model, model.used());
-        let mut style = style;
-        if matches!(style, Style::Fault) {
-            len = len.max(1);
-        }
-        let nowait = matches!(style, Style::Vectored { nowait: true });
-        if model.read_plan(slot, len, nowait) == Plan::Wait {
-            style = Style::Vectored { nowait: true };
-        }
-        let via = self.via(style, len);
-        Op::Read { slot, len, via }
-    }
-
-    fn write(&mut self, model: &Model, style: Style) -> Op {
-        let slot = self.slot_for(model, Access::can_write);
-        let mut len = self.len(model, model.free());
-        let mut style = style;
-        if matches!(style, Style::Fault) {
-            len = len.max(1);
-        }
-        let nowait = matches!(style, Style::Vectored { nowait: true });
-        if model.write_plan(slot, len, nowait) == Plan::Wait {
-            if model.free() > 0 && self.rng.chance(1, 2) {
-                len = self.rng.range(1, model.free().min(self.max_len));
-            } else {
-                style = Style::Vectored { nowait: true };
+            [Sleeper::Read { .. }] => {
+                let via = Via::Vectored {
+                    segments: vec![1],
+                    nowait: true,
+                };
+                let write = Op::Write {
+                    slot: 0,
+                    len: 1,
+                    data_seed: self.rng.next_u64(),
+                    via,
+                };
+                (can(Access::can_write), Access::Write, write)
             }
-        }
-        let via = self.via(style, len);
-        let data_seed = self.rng.next_u64();
-        Op::Write {
-            slot,
-            len,
-            data_seed,
-            via,
-        }
-    }
-
-    fn via(&mut self, style: Style, len: usize) -> Via {
-        match style {
-            Style::Plain => Via::Plain(Buffer::Valid),
-            Style::Fault => Via::Plain(self.fault_buffer(len)),
-            Style::Vectored { nowait } => Via::Vectored {
-                segments: self.segments(len),
-                nowait,
+            _ => (can(Access::can_write), Access::Write, Op::Close { slot: 0 }),
+        };
+        match (wanted, model.slots(false).first()) {
+            (Some(slot), _) => with_slot(op, slot),
+            (_, Some(&slot)) => Op::Open {
+                slot,
+                access,
+                nonblock: true,
             },
-        }
-    }
-}
-
-/// The operations that end a run: close every file, open one reader in
-/// the first process, read everything left (checking every byte), compare
-/// the statistics one last time, and close it, leaving the device empty.
-pub struct Drain {
-    stage: Stage,
-    max_len: usize,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Closing,
-    Reading,
-    Closed,
-    Done,
-}
-
-impl Drain {
-    /// Draining with reads of at most `max_len` (at least 1) bytes.
-    pub fn new(max_len: usize) -> Drain {
-        Drain {
-            stage: Stage::Closing,
-            max_len,
+            _ => Op::Close { slot: open[0] },
         }
     }
 
-    /// The next operation, or `None` when the device is drained.
-    pub fn next(&mut self, model: &Model) -> Option<Op> {
+    /// The next operation of the run's end, or `None` once it is over:
+    /// release what sleeps, close every file, read what is left through a
+    /// new file (checking every byte), restore the mode the run found, and
+    /// compare the statistics one last time.
+    pub fn end(&mut self, model: &Model, asleep: &[Sleeper], baseline_mode: u32) -> Option<Op> {
         const SLOT: usize = 0;
-        match self.stage {
-            Stage::Closing => {
-                if let Some(&slot) = model.open_slots().first() {
-                    return Some(Op::Close { slot });
-                }
-                self.stage = Stage::Reading;
-                Some(Op::Open {
+        if !asleep.is_empty() {
+            return Some(self.release(model, asleep));
+        }
+        let open = model.slots(true);
+        let (next, op) = match self.end {
+            None if !open.is_empty() => return Some(Op::Close { slot: open[0] }),
+            None => (
+                End::Reading,
+                Op::Open {
                     slot: SLOT,
-                    process: 0,
-                    access: Access::Read,
+                    access: Access::ReadWrite,
                     nonblock: true,
-                })
+                },
+            ),
+            Some(End::Reading) if model.used() > 0 => {
+                let len = model.used().min(self.max_len);
+                return Some(Op::Read {
+                    slot: SLOT,
+                    len,
+                    via: Via::Plain(Buffer::Valid),
+                });
             }
-            Stage::Reading if model.used() > 0 => Some(Op::Read {
-                slot: SLOT,
-                len: model.used().min(self.max_len),
-                via: Via::Plain(Buffer::Valid),
-            }),
-            Stage::Reading => {
-                self.stage = Stage::Closed;
-                Some(Op::GetStats {
+            Some(End::Reading) => (
+                End::ModeSet,
+                Op::SetMode {
+                    slot: SLOT,
+                    value: baseline_mode,
+                    buffer: Buffer::Valid,
+                },
+            ),
+            Some(End::ModeSet) => (
+                End::StatsTaken,
+                Op::GetStats {
                     slot: SLOT,
                     buffer: Buffer::Valid,
-                })
-            }
-            Stage::Closed => {
-                self.stage = Stage::Done;
-                Some(Op::Close { slot: SLOT })
-            }
-            Stage::Done => None,
-        }
+                },
+            ),
+            Some(End::StatsTaken) => (End::Closed, Op::Close { slot: SLOT }),
+            Some(End::Closed) => return None,
+        };
+        self.end = Some(next);
+        Some(op)
     }
+}
+
+/// The open slots whose file no call sleeps on.
+fn awake(model: &Model, asleep: &[Sleeper]) -> Vec<usize> {
+    model
+        .slots(true)
+        .into_iter()
+        .filter(|&s| asleep.iter().all(|a| a.slot() != s))
+        .collect()
+}
+
+/// `op` on `slot` instead.
+fn with_slot(mut op: Op, new: usize) -> Op {
+    match &mut op {
+        Op::Read { slot, .. } | Op::Write { slot, .. } | Op::Close { slot } => *slot = new,
+        _ => unreachable!("only reads, writes and closes release"),
+    }
+    op
 }
 
 #[cfg(test)]
@@ -366,107 +471,164 @@ mod tests {
     use circbuf::Stats;
 
     use super::*;
-    use crate::expect::expect;
-    use crate::op::Kind;
+    use crate::expect::{expect, Outcome};
+    use crate::model::Wake;
 
-    fn model(capacity: u64, slots: usize) -> Model {
-        Model::new(
+    /// Runs the generator against the model itself, as a device that always
+    /// behaves as specified, and returns the operations drawn, with what
+    /// each woke, and the model at the end.
+    fn simulate(
+        seed: u64,
+        capacity: u64,
+        ops: u64,
+        max_asleep: usize,
+    ) -> (Vec<(Op, Vec<Wake>)>, Model) {
+        let mut m = Model::new(
             Stats {
                 capacity,
                 ..Stats::default()
             },
-            slots,
-        )
-    }
-
-    /// Runs the generator against the model itself, as a device that always
-    /// behaves as specified, and returns the operations drawn.
-    fn simulate(seed: u64, capacity: u64, ops: usize) -> (Vec<Op>, Model) {
-        let mut m = model(capacity, 4);
-        let max_len = 2 * capacity as usize + 1;
-        let mut generator = Generator::new(seed, 3, max_len);
-        let mut drawn = Vec::with_capacity(ops);
-        for _ in 0..ops {
-            let op = generator.next(&m);
-            expect(&mut m, &op, None);
-            drawn.push(op);
-        }
-        let mut drain = Drain::new(max_len);
-        while let Some(op) = drain.next(&m) {
-            expect(&mut m, &op, None);
-            drawn.push(op);
+            4,
+        );
+        let mut generator = Generator::new(seed, 2 * capacity as usize + 1, max_asleep);
+        let mut asleep: Vec<Sleeper> = Vec::new();
+        let mut drawn = Vec::new();
+        for i in 0.. {
+            let op = if i < ops {
+                Some(generator.next(&m, &asleep))
+            } else {
+                generator.end(&m, &asleep, 0)
+            };
+            let Some(op) = op else { break };
+            let mut woke = Vec::new();
+            match expect(&mut m, &op, None, &mut 0) {
+                Outcome::Sleeps(mut sleeper) => {
+                    assert!(asleep.len() < max_asleep, "{op}");
+                    assert_eq!(m.sleep(&mut sleeper), Wake::Slept);
+                    asleep.push(sleeper);
+                }
+                Outcome::Reply(_) => {
+                    let data_before = m.used();
+                    for mut sleeper in std::mem::take(&mut asleep) {
+                        match m.wake(&mut sleeper) {
+                            Wake::Done(result, data) => woke.push(Wake::Done(result, data)),
+                            wake => {
+                                woke.push(wake);
+                                asleep.push(sleeper);
+                            }
+                        }
+                    }
+                    let with_data = woke
+                        .iter()
+                        .filter(|w| matches!(w, Wake::Done(Ok(1..), _)))
+                        .count();
+                    assert!(with_data <= 1 || data_before == 0, "{op} woke {woke:?}");
+                }
+            }
+            drawn.push((op, woke));
         }
         (drawn, m)
     }
 
     #[test]
     fn same_seed_same_operations() {
-        let (a, _) = simulate(42, 64, 2_000);
-        let (b, _) = simulate(42, 64, 2_000);
-        assert_eq!(a, b);
-        let (c, _) = simulate(43, 64, 2_000);
-        assert_ne!(a, c);
+        let ops = |seed| {
+            simulate(seed, 64, 2_000, 2)
+                .0
+                .into_iter()
+                .map(|(op, _)| op)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ops(42), ops(42));
+        assert_ne!(ops(42), ops(43));
     }
 
     #[test]
-    fn never_sleeps_and_ends_drained() {
-        // `expect` panics on a call that would sleep.
+    fn every_run_ends_drained_closed_and_in_its_mode() {
         for (seed, capacity) in [(1, 1), (2, 7), (3, 4096), (4, 5000), (5, 100)] {
-            let (_, m) = simulate(seed, capacity, 3_000);
+            let (_, m) = simulate(seed, capacity, 3_000, 3);
             assert_eq!(m.used(), 0);
-            assert!(m.open_slots().is_empty());
+            assert!(m.slots(true).is_empty());
+            assert_eq!(m.mode(), circbuf::Mode::Block);
         }
     }
 
     #[test]
-    fn draws_every_kind_and_every_fault() {
-        let (ops, _) = simulate(7, 64, 5_000);
-        for kind in Kind::ALL {
-            assert!(ops.iter().any(|op| op.kind() == kind), "{kind:?}");
-        }
-        for fault in [Buffer::Null, Buffer::Kernel] {
-            assert!(ops.iter().any(|op| op.fault() == Some(fault)));
-        }
-        assert!(ops
-            .iter()
-            .any(|op| matches!(op.fault(), Some(Buffer::Tail { .. }))));
-        assert!(ops.iter().any(|op| matches!(
+    fn draws_every_kind_sleeps_and_wakes_and_both_modes() {
+        let (ops, m) = simulate(7, 61, 20_000, 3);
+        let names: std::collections::BTreeSet<&str> = ops.iter().map(|(op, _)| op.name()).collect();
+        let all = [
+            "open",
+            "close",
+            "fcntl",
+            "read",
+            "readv",
+            "write",
+            "writev",
+            "poll",
+            "fionread",
+            "stats",
+            "reset",
+            "set_mode",
+            "bad_ioctl",
+            "seek",
+        ];
+        assert_eq!(names, all.into_iter().collect());
+        assert!(ops.iter().any(|(op, _)| matches!(
             op,
             Op::Read {
-                via: Via::Vectored { nowait: true, .. },
+                via: Via::Plain(Buffer::Null),
                 ..
             }
         )));
-    }
-
-    #[test]
-    fn lengths_respect_the_maximum_and_faults_have_bytes_to_fault_on() {
-        let mut m = model(1000, 4);
-        let mut generator = Generator::new(9, 1, 10);
-        for _ in 0..3_000 {
-            let op = generator.next(&m);
-            if let Op::Read { len, via, .. } | Op::Write { len, via, .. } = &op {
-                assert!(*len <= 10);
-                if let Via::Vectored { segments, .. } = via {
-                    assert_eq!(segments.iter().sum::<usize>(), *len);
-                }
-                match via.buffer() {
-                    Buffer::Valid => {}
-                    Buffer::Tail { accessible } => assert!(accessible < *len),
-                    _ => assert!(*len >= 1),
-                }
+        assert!(ops.iter().any(|(op, _)| matches!(
+            op,
+            Op::Write {
+                via: Via::Plain(Buffer::Tail { .. }),
+                ..
             }
-            expect(&mut m, &op, None);
+        )));
+        let s = m.stats();
+        assert!(s.read_waits > 100 && s.write_waits > 100, "{s:?}");
+        assert!(s.dropped_records > 0, "{s:?}");
+        // Several readers woken at once by the last writer's close.
+        let eof_for_all = |woke: &Vec<Wake>| {
+            woke.iter()
+                .filter(|w| **w == Wake::Done(Ok(0), Vec::new()))
+                .count()
+                > 1
+        };
+        assert!(ops
+            .iter()
+            .any(|(op, woke)| matches!(op, Op::Close { .. }) && eof_for_all(woke)));
+        // Writers woken by a read, by a reset and by the switch to overwrite.
+        for woken_by in ["read", "readv", "reset", "set_mode"] {
+            let woke_writer = |woke: &Vec<Wake>| {
+                woke.iter()
+                    .any(|w| matches!(w, Wake::Done(Ok(_), d) if d.is_empty()))
+            };
+            assert!(
+                ops.iter()
+                    .any(|(op, woke)| op.name() == woken_by && woke_writer(woke)),
+                "{woken_by}"
+            );
         }
     }
 
     #[test]
-    fn unknown_commands_are_circbuf_commands_it_does_not_know() {
-        let mut generator = Generator::new(3, 1, 1);
-        for _ in 0..1_000 {
-            let cmd = generator.unknown_cmd();
-            assert_eq!((cmd >> 8) & 0xff, MAGIC);
-            assert_ne!(cmd, circbuf::CIRCBUF_GET_STATS);
+    fn no_call_sleeps_without_processes_and_lengths_respect_the_maximum() {
+        let (ops, m) = simulate(9, 1000, 3_000, 0);
+        assert_eq!((m.stats().read_waits, m.stats().write_waits), (0, 0));
+        for (op, _) in ops {
+            if let Op::Read { len, via, .. } | Op::Write { len, via, .. } = &op {
+                assert!(*len <= 2001);
+                if let Via::Vectored { segments, .. } = via {
+                    assert_eq!(segments.iter().sum::<usize>(), *len);
+                }
+                if let Buffer::Tail { accessible } = via.buffer() {
+                    assert!(accessible < *len);
+                }
+            }
         }
     }
 }

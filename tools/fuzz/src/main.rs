@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `fuzz`: drives a circbuf device through a long seeded sequence of
-//! operations and checks every result against an executable model.
+//! operations and checks every result against an executable model of
+//! `docs/semantics.md`, which shares no code with the driver.
 //!
-//! This file owns the command line, the choice of seed, and the exit
+//! This file owns the command line, the choice of seed and the exit
 //! status: 0 when every result matched, 1 at the first difference, 2 when
 //! the run cannot be made (bad arguments, device missing or not idle).
+
+mod child;
+mod exec;
+mod expect;
+mod generate;
+mod model;
+mod op;
+mod raw;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,23 +23,23 @@ use std::process::ExitCode;
 use circbuf::testing::seed_from_clock;
 use clap::Parser;
 
-use circbuf_fuzz::run::{run, Config, RunError};
-use circbuf_fuzz::worker::{serve, SERVE_FLAG};
+use crate::run::{run, Config, RunError};
 
 /// Checks a circbuf device against a model of its semantics.
 ///
-/// Issues a seeded random sequence of operations, one at a time: opens in
-/// every access mode with and without O_NONBLOCK, closes, fcntl, reads and
-/// writes of random sizes (plain, vectored, RWF_NOWAIT), poll, FIONREAD,
-/// CIRCBUF_GET_STATS, CIRCBUF_RESET, unknown ioctls, lseek/pread/pwrite,
-/// and calls handed NULL, kernel or partly unmapped buffers. Every result,
-/// every byte read and every counter must be exactly what the model of
-/// docs/semantics.md says. Blocking calls are issued only when the model
-/// says they complete at once.
+/// Issues a seeded random sequence of operations: opens in every access
+/// mode with and without O_NONBLOCK, closes, fcntl, reads and writes of
+/// random sizes (plain, vectored, RWF_NOWAIT), poll, FIONREAD,
+/// CIRCBUF_GET_STATS, CIRCBUF_RESET, CIRCBUF_SET_MODE (block and overwrite
+/// mode), unknown ioctls, lseek/pread/pwrite, and calls handed NULL, kernel
+/// or partly unmapped buffers. A blocking read or write that must sleep is
+/// made by a child process; the run sees it fall asleep, wakes it, and
+/// checks what it returns. Every result, byte and counter must be exactly
+/// what the model says.
 ///
 /// The device must be empty with no writer open; its counters are taken as
-/// a baseline, not reset. At the end every file is closed and what is left
-/// is read back, leaving the device empty.
+/// a baseline, not reset. At the end every file is closed, what is left is
+/// read back and the mode the run found is restored.
 ///
 /// Exit status: 0 pass, 1 mismatch, 2 cannot run.
 #[derive(Debug, Parser)]
@@ -44,61 +54,41 @@ struct Cli {
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
 
-    /// Operations to draw, before the final drain.
+    /// Operations to draw, before the run's end.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     ops: u64,
 
     /// Files open at most at once.
     #[arg(long, value_name = "K", default_value_t = 4,
-          value_parser = clap::value_parser!(u64).range(1..=256))]
-    files: u64,
+          value_parser = clap::value_parser!(u16).range(2..=256))]
+    files: u16,
 
-    /// Worker processes that hold the files; 0 keeps them in this process.
+    /// Child processes asleep in a blocking call at most at once (more than
+    /// one only for readers, all released by the last writer's close); 0
+    /// makes no call that sleeps.
     #[arg(long, value_name = "P", default_value_t = 2,
-          value_parser = clap::value_parser!(u64).range(0..=64))]
-    processes: u64,
+          value_parser = clap::value_parser!(u16).range(0..=64))]
+    processes: u16,
 
     /// Largest read or write in bytes [default: 2 x capacity + 1].
     #[arg(long, value_name = "B",
-          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
-    max_size: Option<u64>,
-
-    /// Serve operations from standard input as a worker process.
-    #[arg(long = SERVE_FLAG, hide = true)]
-    serve: bool,
+          value_parser = clap::value_parser!(u32).range(1..=(1 << 30)))]
+    max_size: Option<u32>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.serve {
-        return match serve(cli.device) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("fuzz worker: {err}");
-                ExitCode::from(2)
-            }
-        };
-    }
-
     let seed = cli.seed.unwrap_or_else(seed_from_clock);
     println!("fuzz: seed {seed}");
     let config = Config {
         device: cli.device,
         seed,
         ops: cli.ops,
-        // The ranges above keep these small.
-        files: cli.files as usize,
-        processes: cli.processes as usize,
+        files: cli.files.into(),
+        processes: cli.processes.into(),
         max_size: cli.max_size.map(|b| b as usize),
     };
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(err) => {
-            eprintln!("fuzz: cannot find this program to start workers: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&config, &exe) {
+    match run(&config) {
         Ok(summary) => {
             println!("{summary}");
             ExitCode::SUCCESS
