@@ -196,7 +196,7 @@ mod tests {
     fn run(m: &mut Model, op: &Op, actual: Option<&Reply>) -> Reply {
         match expect(m, op, actual, &mut 0) {
             Outcome::Reply(reply) => reply,
-            Outcome::Sleeps(sleeper) => panic!("{op} sleeps: {sleeper:?}"),
+            Outcome::Sleeps(sleeper) => panic!("{op:?} sleeps: {sleeper:?}"),
         }
     }
 

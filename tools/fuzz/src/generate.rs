@@ -18,47 +18,6 @@ use circbuf::testing::Rng;
 use crate::model::{Model, Plan, Sleeper, PIPE_BUF};
 use crate::op::{Access, Buffer, Op, Positioned, Via};
 
-/// Relative weights of what is drawn.
-const WEIGHTS: [(Choice, usize); 16] = [
-    (Choice::Open, 8),
-    (Choice::Close, 6),
-    (Choice::SetNonblock, 3),
-    (Choice::Read, 18),
-    (Choice::Write, 18),
-    (Choice::Readv, 5),
-    (Choice::Writev, 5),
-    (Choice::FaultRead, 3),
-    (Choice::FaultWrite, 3),
-    (Choice::Poll, 8),
-    (Choice::Fionread, 3),
-    (Choice::Stats, 5),
-    (Choice::Reset, 1),
-    (Choice::SetMode, 1),
-    (Choice::Misc, 2),
-    (Choice::Release, 4),
-];
-
-#[derive(Clone, Copy)]
-enum Choice {
-    Open,
-    Close,
-    SetNonblock,
-    Read,
-    Write,
-    Readv,
-    Writev,
-    FaultRead,
-    FaultWrite,
-    Poll,
-    Fionread,
-    Stats,
-    Reset,
-    SetMode,
-    Misc,
-    /// Whatever ends the sleep of the calls asleep.
-    Release,
-}
-
 /// How a read or write is to be made, before the length is final.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Style {
@@ -104,75 +63,55 @@ impl Generator {
     pub fn next(&mut self, model: &Model, asleep: &[Sleeper]) -> Op {
         let open = awake(model, asleep);
         let free = model.slots(false);
-        let choice = self.choice();
-        if matches!(choice, Choice::Release) && !asleep.is_empty() {
+        // Out of 100: 4 release what sleeps, the rest by the weights below.
+        let roll = self.rng.range(0, 99);
+        if roll < 4 && !asleep.is_empty() {
             return self.release(model, asleep);
         }
         // Fewer calls sleep than there are slots, so one is free.
-        if open.is_empty() {
+        if open.is_empty() || roll < 12 && !free.is_empty() {
             return self.open(&free);
         }
-        match choice {
-            Choice::Open if !free.is_empty() => self.open(&free),
-            Choice::Open | Choice::Close => Op::Close {
-                slot: *self.rng.pick(&open),
+        let slot = *self.rng.pick(&open);
+        let nowait = self.rng.chance(1, 2);
+        match roll {
+            ..18 => Op::Close { slot },
+            ..21 => Op::SetNonblock {
+                slot,
+                nonblock: nowait,
             },
-            Choice::SetNonblock => Op::SetNonblock {
-                slot: *self.rng.pick(&open),
-                nonblock: self.rng.chance(1, 2),
-            },
-            Choice::Read => self.read(model, asleep, Style::Plain),
-            Choice::Readv => {
-                let nowait = self.rng.chance(1, 2);
-                self.read(model, asleep, Style::Vectored { nowait })
-            }
-            Choice::FaultRead => self.read(model, asleep, Style::Fault),
-            Choice::Write => self.write(model, asleep, Style::Plain),
-            Choice::Writev => {
-                let nowait = self.rng.chance(1, 2);
-                self.write(model, asleep, Style::Vectored { nowait })
-            }
-            Choice::FaultWrite => self.write(model, asleep, Style::Fault),
-            Choice::Poll | Choice::Release => Op::Poll {
-                slot: *self.rng.pick(&open),
-            },
-            Choice::Fionread => Op::Fionread {
-                slot: *self.rng.pick(&open),
+            ..39 => self.read(model, asleep, Style::Plain),
+            ..44 => self.read(model, asleep, Style::Vectored { nowait }),
+            ..47 => self.read(model, asleep, Style::Fault),
+            ..65 => self.write(model, asleep, Style::Plain),
+            ..70 => self.write(model, asleep, Style::Vectored { nowait }),
+            ..73 => self.write(model, asleep, Style::Fault),
+            ..81 => Op::Poll { slot },
+            ..84 => Op::Fionread {
+                slot,
                 buffer: self.ioctl_buffer(size_of::<i32>()),
             },
-            Choice::Stats => Op::GetStats {
-                slot: *self.rng.pick(&open),
+            ..89 => Op::GetStats {
+                slot,
                 buffer: self.ioctl_buffer(size_of::<circbuf::Stats>()),
             },
-            Choice::Reset => Op::Reset {
-                slot: *self.rng.pick(&open),
-            },
-            Choice::SetMode => Op::SetMode {
-                slot: *self.rng.pick(&open),
-                value: if self.rng.chance(9, 10) {
-                    model.mode().to_uapi() ^ 1
+            ..90 => Op::Reset { slot },
+            ..91 => {
+                let flip = model.mode().to_uapi() ^ 1;
+                let value = if self.rng.chance(9, 10) {
+                    flip
                 } else {
                     self.rng.next_u64() as u32 | 2
-                },
-                buffer: self.ioctl_buffer(size_of::<u32>()),
-            },
-            Choice::Misc => {
-                let slot = *self.rng.pick(&open);
-                self.misc(slot)
+                };
+                Op::SetMode {
+                    slot,
+                    value,
+                    buffer: self.ioctl_buffer(size_of::<u32>()),
+                }
             }
+            ..94 => self.misc(slot),
+            _ => Op::Poll { slot },
         }
-    }
-
-    fn choice(&mut self) -> Choice {
-        let total: usize = WEIGHTS.iter().map(|(_, w)| w).sum();
-        let mut roll = self.rng.range(0, total - 1);
-        for (choice, weight) in WEIGHTS {
-            if roll < weight {
-                return choice;
-            }
-            roll -= weight;
-        }
-        unreachable!("the roll is below the total weight")
     }
 
     fn open(&mut self, free: &[usize]) -> Op {
@@ -280,6 +219,10 @@ impl Generator {
             // Which of several sleeping readers a write wakes is not said;
             // a faulting write of one byte stores nothing either.
             len = 0;
+        } else if let [Sleeper::Read { .. }] = asleep {
+            // A write larger than the room goes on storing what the reader
+            // it woke makes room for meanwhile, as much as the race allows.
+            len = len.min(model.free());
         }
         if style == Style::Fault {
             len = len.max(1);
@@ -503,7 +446,7 @@ mod tests {
             let mut woke = Vec::new();
             match expect(&mut m, &op, None, &mut 0) {
                 Outcome::Sleeps(mut sleeper) => {
-                    assert!(asleep.len() < max_asleep, "{op}");
+                    assert!(asleep.len() < max_asleep, "{op:?}");
                     assert_eq!(m.sleep(&mut sleeper), Wake::Slept);
                     asleep.push(sleeper);
                 }
@@ -522,7 +465,7 @@ mod tests {
                         .iter()
                         .filter(|w| matches!(w, Wake::Done(Ok(1..), _)))
                         .count();
-                    assert!(with_data <= 1 || data_before == 0, "{op} woke {woke:?}");
+                    assert!(with_data <= 1 || data_before == 0, "{op:?} woke {woke:?}");
                 }
             }
             drawn.push((op, woke));

@@ -94,7 +94,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(RunError::Mismatch(mismatch)) => {
-            eprintln!("{mismatch}");
+            eprintln!("{}", mismatch.report);
             println!(
                 "fuzz: seed={seed} failed at operation #{} verdict=FAIL",
                 mismatch.index

@@ -288,30 +288,6 @@ impl fmt::Display for Reply {
     }
 }
 
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} slot={}", self.name(), self.slot())?;
-        match self {
-            Op::Open {
-                access, nonblock, ..
-            } => write!(f, " {access:?} nonblock={nonblock}"),
-            Op::SetNonblock { nonblock, .. } => write!(f, " nonblock={nonblock}"),
-            Op::Read { len, via, .. } => write!(f, " len={len} {via:?}"),
-            Op::Write {
-                len,
-                data_seed,
-                via,
-                ..
-            } => write!(f, " len={len} data_seed={data_seed} {via:?}"),
-            Op::Fionread { buffer, .. } | Op::GetStats { buffer, .. } => write!(f, " {buffer:?}"),
-            Op::SetMode { value, buffer, .. } => write!(f, " value={value} {buffer:?}"),
-            Op::UnknownIoctl { cmd, .. } => write!(f, " cmd={cmd:#010x}"),
-            Op::Positioned { call, .. } => write!(f, " {call:?}"),
-            Op::Close { .. } | Op::Poll { .. } | Op::Reset { .. } => Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,8 +303,8 @@ mod tests {
             },
         };
         assert_eq!(
-            op.to_string(),
-            "readv slot=1 len=9 Vectored { segments: [4, 5], nowait: true }"
+            format!("{op:?}"),
+            "Read { slot: 1, len: 9, via: Vectored { segments: [4, 5], nowait: true } }"
         );
         let reply = Reply::Read {
             result: Ok(9),

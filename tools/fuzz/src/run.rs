@@ -55,38 +55,13 @@ pub enum RunError {
     Mismatch(Box<Mismatch>),
 }
 
-/// The first difference between the device and the model.
+/// The first difference between the device and the model: the index of
+/// the operation and the report, with the operations before it and the
+/// command line that replays the run.
 #[derive(Debug)]
 pub struct Mismatch {
     pub index: u64,
-    /// The operation, and the process that made it.
-    pub op: String,
-    /// The model's view of the device before it.
-    pub before: String,
-    pub expected: String,
-    pub actual: String,
-    /// Where two replies differ, when their text does not show it.
-    pub detail: Option<String>,
-    pub history: Vec<String>,
-    pub replay: String,
-}
-
-impl fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "fuzz: MISMATCH at operation #{}", self.index)?;
-        writeln!(f, "  operation: {}", self.op)?;
-        writeln!(f, "  before:    {}", self.before)?;
-        writeln!(f, "  expected:  {}", self.expected)?;
-        writeln!(f, "  actual:    {}", self.actual)?;
-        if let Some(detail) = &self.detail {
-            writeln!(f, "  detail:    {detail}")?;
-        }
-        writeln!(f, "  last {} operations:", self.history.len())?;
-        for line in &self.history {
-            writeln!(f, "    {line}")?;
-        }
-        write!(f, "  replay: {}", self.replay)
-    }
+    pub report: String,
 }
 
 /// What a passing run did.
@@ -229,7 +204,7 @@ impl Run<'_> {
         if expected != reply {
             let detail = difference(&expected, &reply);
             return Err(self.mismatch(
-                op.to_string(),
+                format!("{op:?}"),
                 before,
                 expected.to_string(),
                 reply.to_string(),
@@ -255,7 +230,7 @@ impl Run<'_> {
             "a call that waits sleeps"
         );
         let valid = matches!(&op, Op::Read { via, .. } | Op::Write { via, .. } if via.buffer() == Buffer::Valid);
-        assert!(valid, "a call that sleeps is handed valid memory: {op}");
+        assert!(valid, "a call that sleeps is handed valid memory: {op:?}");
         let child = Child::spawn(&mut self.exec, &op)
             .unwrap_or_else(|err| panic!("cannot fork a process for a call that sleeps: {err}"));
         self.model = probe;
@@ -290,7 +265,7 @@ impl Run<'_> {
                         let _armed = watchdog::arm(LIMIT);
                         asleep.child.reply(&asleep.op)
                     };
-                    let op = format!("{} [woken in process {}]", asleep.op, asleep.child.pid());
+                    let op = format!("{:?} [woken in process {}]", asleep.op, asleep.child.pid());
                     let reply = match reply {
                         Ok(reply) => reply,
                         Err(err) => {
@@ -331,7 +306,7 @@ impl Run<'_> {
         let slot = self.sleepers[i].slot();
         let deadline = Instant::now() + LIMIT;
         let op = format!(
-            "{} [process {}]",
+            "{:?} [process {}]",
             self.asleep[i].op,
             self.asleep[i].child.pid()
         );
@@ -396,7 +371,7 @@ impl Run<'_> {
     fn record(&mut self, op: &Op, outcome: &str) {
         *self.summary.kinds.entry(op.name()).or_default() += 1;
         self.summary.faults += u64::from(op.faults());
-        self.remember(format!("#{} {op} -> {outcome}", self.index));
+        self.remember(format!("#{} {op:?} -> {outcome}", self.index));
         self.index += 1;
     }
 
@@ -435,8 +410,20 @@ impl Run<'_> {
         detail: Option<String>,
     ) -> Box<Mismatch> {
         let c = self.config;
-        let replay = format!(
-            "fuzz {} --seed {} --ops {} --files {} --processes {} --max-size {}",
+        let mut report = format!(
+            "fuzz: MISMATCH at operation #{}\n  operation: {op}\n  before:    {before}\n",
+            self.index
+        );
+        report += &format!("  expected:  {expected}\n  actual:    {actual}\n");
+        if let Some(detail) = detail {
+            report += &format!("  detail:    {detail}\n");
+        }
+        report += &format!("  last {} operations:\n", self.history.len());
+        for line in &self.history {
+            report += &format!("    {line}\n");
+        }
+        report += &format!(
+            "  replay: fuzz {} --seed {} --ops {} --files {} --processes {} --max-size {}",
             c.device.display(),
             c.seed,
             c.ops,
@@ -444,16 +431,9 @@ impl Run<'_> {
             c.processes,
             self.max_len
         );
-        let history = self.history.iter().cloned().collect();
         Box::new(Mismatch {
             index: self.index,
-            op,
-            before,
-            expected,
-            actual,
-            detail,
-            history,
-            replay,
+            report,
         })
     }
 }
