@@ -75,28 +75,28 @@ impl Generator {
         let slot = *self.rng.pick(&open);
         let nowait = self.rng.chance(1, 2);
         match roll {
-            ..18 => Op::Close { slot },
-            ..21 => Op::SetNonblock {
+            0..18 => Op::Close { slot },
+            18..21 => Op::SetNonblock {
                 slot,
                 nonblock: nowait,
             },
-            ..39 => self.read(model, asleep, Style::Plain),
-            ..44 => self.read(model, asleep, Style::Vectored { nowait }),
-            ..47 => self.read(model, asleep, Style::Fault),
-            ..65 => self.write(model, asleep, Style::Plain),
-            ..70 => self.write(model, asleep, Style::Vectored { nowait }),
-            ..73 => self.write(model, asleep, Style::Fault),
-            ..81 => Op::Poll { slot },
-            ..84 => Op::Fionread {
+            21..39 => self.read(model, asleep, Style::Plain),
+            39..44 => self.read(model, asleep, Style::Vectored { nowait }),
+            44..47 => self.read(model, asleep, Style::Fault),
+            47..65 => self.write(model, asleep, Style::Plain),
+            65..70 => self.write(model, asleep, Style::Vectored { nowait }),
+            70..73 => self.write(model, asleep, Style::Fault),
+            73..81 => Op::Poll { slot },
+            81..84 => Op::Fionread {
                 slot,
                 buffer: self.ioctl_buffer(size_of::<i32>()),
             },
-            ..89 => Op::GetStats {
+            84..89 => Op::GetStats {
                 slot,
                 buffer: self.ioctl_buffer(size_of::<circbuf::Stats>()),
             },
-            ..90 => Op::Reset { slot },
-            ..91 => {
+            89..90 => Op::Reset { slot },
+            90..91 => {
                 let flip = model.mode().to_uapi() ^ 1;
                 let value = if self.rng.chance(9, 10) {
                     flip
@@ -109,7 +109,7 @@ impl Generator {
                     buffer: self.ioctl_buffer(size_of::<u32>()),
                 }
             }
-            ..94 => self.misc(slot),
+            91..94 => self.misc(slot),
             _ => Op::Poll { slot },
         }
     }

@@ -621,4 +621,87 @@ mod tests {
         // The 8 bytes stored in block mode became one record, dropped whole.
         assert_eq!((s.used, s.dropped_bytes, s.dropped_records), (2, 8, 1));
     }
+
+    /// The model against a Linux pipe, where the two must agree: a writer
+    /// that opened before the reader, nonblocking I/O and at most 4096 bytes
+    /// waiting, so that the pipe's page-granular room never refuses a write
+    /// the model accepts. Within that, byte order, FIONREAD, POLLIN, POLLHUP
+    /// and end of file follow FIFO practice on both.
+    #[test]
+    fn model_agrees_with_a_pipe_where_their_semantics_coincide() {
+        use rustix::event::{poll, PollFd, Timespec};
+        use rustix::io::{ioctl_fionread, read, write};
+        use rustix::pipe::{pipe_with, PipeFlags};
+
+        let events = |fd: &std::os::fd::OwnedFd| {
+            let mut fds = [PollFd::new(fd, PollFlags::IN | PollFlags::RDNORM)];
+            poll(
+                &mut fds,
+                Some(&Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                }),
+            )
+            .unwrap();
+            fds[0].revents()
+        };
+        for seed in 0..10 {
+            let (pipe_r, pipe_w) = pipe_with(PipeFlags::NONBLOCK).unwrap();
+            let mut pipe_w = Some(pipe_w);
+            let mut m = model(4096);
+            m.open(0, Access::Write, true);
+            m.open(1, Access::Read, true);
+            let mut rng = circbuf::testing::Rng::new(seed);
+            for step in 0..2_000 {
+                if step == 1_500 {
+                    m.close(0);
+                    pipe_w = None;
+                }
+                match (rng.range(0, 2), &pipe_w) {
+                    (0, Some(w)) => {
+                        let data = crate::op::payload(rng.next_u64(), rng.range(0, m.free()));
+                        assert_eq!(
+                            m.write_plan(0, data.len(), false),
+                            if data.is_empty() {
+                                Plan::Zero
+                            } else {
+                                Plan::Move(data.len())
+                            }
+                        );
+                        assert_eq!(write(w, &data), Ok(data.len()));
+                        m.store(&data, true);
+                    }
+                    (1, _) => {
+                        let mut buf = vec![0; rng.range(0, 8192)];
+                        match (m.read_plan(1, buf.len(), false), read(&pipe_r, &mut buf)) {
+                            (Plan::Move(n), Ok(got)) => {
+                                assert_eq!(got, n);
+                                assert_eq!(buf[..n], m.take(n));
+                            }
+                            (Plan::Zero, got) => assert_eq!(got, Ok(0)),
+                            (Plan::Fail(errno), got) => assert_eq!(got, Err(errno)),
+                            (plan, got) => panic!("seed {seed} step {step}: {plan:?} but {got:?}"),
+                        }
+                    }
+                    _ => {
+                        assert_eq!(ioctl_fionread(&pipe_r).unwrap(), m.used() as u64);
+                        assert_eq!(events(&pipe_r), m.poll(1) & !PollFlags::OUT);
+                    }
+                }
+            }
+            while m.used() > 0 {
+                let mut buf = vec![0; m.used()];
+                let n = read(&pipe_r, &mut buf).unwrap();
+                assert_eq!(buf[..n], m.take(n));
+            }
+            assert_eq!(
+                (m.read_plan(1, 1, false), read(&pipe_r, &mut [0; 1])),
+                (Plan::Zero, Ok(0))
+            );
+            assert_eq!(
+                (events(&pipe_r), m.poll(1)),
+                (PollFlags::HUP, PollFlags::HUP)
+            );
+        }
+    }
 }
