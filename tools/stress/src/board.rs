@@ -35,8 +35,8 @@ const RECORDS: usize = 2;
 const REACH: usize = 3;
 const DONE: usize = 4;
 
-/// The shared words of a run.
-#[derive(Debug)]
+/// The shared words of a run. Not `Debug`: printing it would touch every
+/// page of the bitmaps.
 pub struct Board {
     /// The mapping; `'static` only inside this type, which hands out
     /// references that borrow `self`, so none outlives the `munmap`.

@@ -60,7 +60,6 @@ impl Kind {
 }
 
 /// One reader's checks of each read, in records mode.
-#[derive(Debug)]
 pub struct Reader<'a> {
     board: &'a Board,
     id: u32,

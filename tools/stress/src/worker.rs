@@ -18,7 +18,6 @@ use crate::violation::{Check, Violation};
 type Done = Result<(), circbuf::Error>;
 
 /// What every worker of a run needs to know.
-#[derive(Debug)]
 pub struct Job<'a> {
     /// Where the workers leave their tallies and marks.
     pub board: &'a Board,
