@@ -7,7 +7,7 @@
 //! as a native `i64`, then the bytes a read delivered.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -67,8 +67,15 @@ impl Child {
     /// of the file is closed. A watchdog the caller armed ends the wait
     /// with `EINTR`, leaving the child to [`kill`](Child::kill).
     pub fn reply(&mut self, op: &Op) -> io::Result<Reply> {
-        let mut bytes = Vec::new();
-        File::from(self.report.try_clone()?).read_to_end(&mut bytes)?;
+        // By hand: `read_to_end` retries on EINTR, which would outlast the
+        // watchdog.
+        let (mut bytes, mut chunk) = (Vec::new(), [0; 4096]);
+        loop {
+            match rustix::io::read(&self.report, &mut chunk)? {
+                0 => break,
+                n => bytes.extend_from_slice(&chunk[..n]),
+            }
+        }
         let Some((ret, data)) = bytes.split_first_chunk::<8>() else {
             return Err(io::Error::other("the child died without reporting"));
         };
