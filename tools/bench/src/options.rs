@@ -48,9 +48,9 @@ pub struct Cli {
           default_value_ifs([("mapped", "true", "1:1"), ("quick", "true", "1:1,2:2")]))]
     pub ratios: Vec<Ratio>,
 
+    // Short by default, so that the full sweep of 32 points on two channels
+    // stays within a few minutes even under an emulated CPU.
     /// How long writers write at each point on each channel, in seconds.
-    /// Short, so that the full sweep of 32 points on two channels stays
-    /// within a few minutes even under an emulated CPU.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, conflicts_with = "bytes",
           default_value = "0.5", default_value_if("quick", "true", "0.05"))]
     pub duration: Duration,
