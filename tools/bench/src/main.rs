@@ -14,7 +14,7 @@ use bench::channel::{Channel, PipeSize};
 use bench::copy::CopyBound;
 use bench::mapped::{self, Consumer};
 use bench::options::Cli;
-use bench::report::{self, ChannelPoint, Header, Point, Report};
+use bench::report::{self, Header, Point, Report};
 use bench::throughput::Budget;
 use bench::{environment, latency, plot, throughput, Error};
 use clap::error::ErrorKind;
@@ -79,8 +79,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
     for &ratio in &cli.ratios {
         for &size in &cli.sizes {
             let measure = |channel: &Channel, consumer| {
-                throughput::measure(channel, size, ratio, budget, cli.read_size, consumer)
-                    .map(|m| ChannelPoint::new(m, bound_mb_s))
+                let read_size = cli.read_size;
+                throughput::measure(
+                    channel, size, ratio, budget, read_size, consumer, bound_mb_s,
+                )
             };
             let read = |c| measure(c, Consumer::Read);
             let circbuf_point = circbuf.as_ref().map(read).transpose()?;

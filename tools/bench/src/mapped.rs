@@ -108,7 +108,17 @@ mod tests {
     #[test]
     fn only_circbuf_has_a_mapped_consumer_and_only_one() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
-        let run = |ratio| measure(&pipe, 64, ratio, Budget::Bytes(64), 64, Consumer::Mapped);
+        let run = |ratio| {
+            measure(
+                &pipe,
+                64,
+                ratio,
+                Budget::Bytes(64),
+                64,
+                Consumer::Mapped,
+                1e3,
+            )
+        };
         let setup = |message: &str| Err(Error::Setup(message.into()));
         assert_eq!(
             run(Ratio::new(1, 1)),

@@ -18,17 +18,8 @@ pub const MAX_THREADS: u32 = 256;
 
 /// Measures a circbuf device beside a pipe of the same capacity.
 ///
-/// For each writer:reader ratio and message size, the same threads move
-/// messages through the device and then through a pipe sized to the
-/// device's capacity (F_SETPIPE_SZ), for a fixed time or byte budget.
-/// Readers read large blocks until end of file; the bytes written and read
-/// must agree. Then a blocked reader's wake-up latency is sampled on both,
-/// and memcpy bandwidth bounds what either can reach, since every byte is
-/// copied twice (user to kernel to user).
-///
 /// Exit status: 0 on success, 1 when a measurement fails or bytes go
-/// missing, 2 when the run cannot start (bad arguments, device missing,
-/// busy or not empty).
+/// missing, 2 when the run cannot start.
 #[derive(Debug, Parser)]
 #[command(name = "bench", version, about, long_about)]
 pub struct Cli {
@@ -41,8 +32,7 @@ pub struct Cli {
           default_value = "1,16,64,256,1K,4K,16K,64K", default_value_if("quick", "true", "64,4K"))]
     pub sizes: Vec<usize>,
 
-    /// Writer:reader ratios, comma-separated; with --mapped only 1:1 unless
-    /// given.
+    /// Writer:reader ratios, comma-separated.
     #[arg(long, value_name = "W:R,...", value_delimiter = ',', value_parser = parse_ratio,
           default_value = "1:1,2:2,4:4,8:8",
           default_value_ifs([("mapped", "true", "1:1"), ("quick", "true", "1:1,2:2")]))]
@@ -50,14 +40,12 @@ pub struct Cli {
 
     // Short by default, so that the full sweep of 32 points on two channels
     // stays within a few minutes even under an emulated CPU.
-    /// How long writers write at each point on each channel, in seconds.
+    /// Seconds of writing per point and channel.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, conflicts_with = "bytes",
           default_value = "0.5", default_value_if("quick", "true", "0.05"))]
     pub duration: Duration,
 
-    /// Write this many bytes at each point on each channel instead of
-    /// writing for a fixed time (shared among the writers, in whole
-    /// messages).
+    /// Bytes written per point and channel (all writers together), instead of --duration.
     #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
     pub bytes: Option<u64>,
 
@@ -74,34 +62,29 @@ pub struct Cli {
     )]
     pub latency_samples: usize,
 
-    /// How long the writer waits, in seconds, before each latency sample,
-    /// so that the reader is asleep on an empty buffer when the data comes.
+    // Long enough for the reader to be asleep on an empty buffer.
+    /// Seconds the writer waits before each latency sample.
     #[arg(long, value_name = "SECONDS", default_value = "0.002", value_parser = parse_seconds)]
     pub latency_gap: Duration,
 
-    /// Discard whatever the device holds before starting (CIRCBUF_RESET)
-    /// instead of refusing to run.
+    /// Discard what the device holds (CIRCBUF_RESET) instead of refusing to run.
     #[arg(long, conflicts_with = "pipe_only")]
     pub reset: bool,
 
-    /// Measure only the pipe, for machines without the device; the pipe is
-    /// sized to --capacity.
+    /// Measure only a pipe sized to --capacity (no device needed).
     #[arg(long)]
     pub pipe_only: bool,
 
-    /// The capacity to size the pipe to with --pipe-only; the default is
-    /// the module's default buffer_size.
+    /// The pipe's size with --pipe-only (the module's default buffer_size).
     #[arg(long, value_name = "SIZE", requires = "pipe_only", default_value = "4K",
           value_parser = parse_message_size)]
     pub capacity: usize,
 
-    /// Also measure circbuf read through its mapped consumer (mmap, no
-    /// copy), one reader; the ratios default to 1:1 and must have 1 reader.
+    /// Also measure circbuf's mapped consumer (mmap, one reader; ratios default to 1:1).
     #[arg(long, conflicts_with = "pipe_only")]
     pub mapped: bool,
 
-    /// A smoke test: sizes 64 and 4K, ratios 1:1 and 2:2, 0.05 s per point,
-    /// 50 latency samples. Options given explicitly still apply.
+    /// Smoke test: sizes 64,4K, ratios 1:1,2:2, 0.05 s, 50 samples, unless given.
     #[arg(long)]
     pub quick: bool,
 
@@ -113,12 +96,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
-    /// Also draw throughput against message size as a PNG to FILE.
+    /// Also plot throughput against message size as a PNG to FILE.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
 
-    /// The TrueType font for the plot's text [default: the first of the
-    /// DejaVu, Liberation and FreeFont sans fonts that is installed].
+    /// The plot's TrueType font [default: DejaVu, Liberation or FreeFont Sans].
     #[arg(long, value_name = "FILE", requires = "plot")]
     pub font: Option<PathBuf>,
 }
@@ -130,12 +112,13 @@ impl Cli {
     }
 }
 
-/// A number of writers and readers, written `W:R`.
+/// A number of writer and reader threads, each with its own open file,
+/// written `W:R`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ratio {
-    /// Writer threads, each with its own open file.
+    /// Writer threads.
     pub writers: u32,
-    /// Reader threads, each with its own open file.
+    /// Reader threads.
     pub readers: u32,
 }
 
@@ -177,12 +160,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// A message, read buffer or capacity size: 1 byte to [`MAX_SIZE`].
 fn parse_message_size(text: &str) -> Result<usize, String> {
-    let size = parse_size(text)?;
-    if size == 0 || size > MAX_SIZE as u64 {
-        return Err(format!("`{text}`: expected 1 byte to 64M"));
+    match parse_size(text)? {
+        // Bounded by MAX_SIZE, so it fits any usize this runs on.
+        size if (1..=MAX_SIZE as u64).contains(&size) => Ok(size as usize),
+        _ => Err(format!("`{text}`: expected 1 byte to 64M")),
     }
-    // Bounded by MAX_SIZE just above, so it fits any usize this runs on.
-    Ok(size as usize)
 }
 
 fn parse_budget(text: &str) -> Result<u64, String> {

@@ -53,33 +53,6 @@ pub struct Header {
     pub latency_gap_s: f64,
 }
 
-/// One channel's result at one point, with its rates worked out.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChannelPoint {
-    /// The raw counts.
-    #[serde(flatten)]
-    pub measurement: Measurement,
-    /// Megabytes per second.
-    pub mb_per_s: f64,
-    /// Messages per second.
-    pub ops_per_s: f64,
-    /// `mb_per_s` over the copy bound.
-    pub bound_fraction: f64,
-}
-
-impl ChannelPoint {
-    /// Works out the rates of `measurement` against `bound_mb_s`.
-    pub fn new(measurement: Measurement, bound_mb_s: f64) -> Self {
-        let mb_per_s = measurement.bytes as f64 / 1e6 / measurement.seconds;
-        ChannelPoint {
-            measurement,
-            mb_per_s,
-            ops_per_s: measurement.messages as f64 / measurement.seconds,
-            bound_fraction: mb_per_s / bound_mb_s,
-        }
-    }
-}
-
 /// Both channels at one message size and ratio.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
@@ -90,13 +63,13 @@ pub struct Point {
     /// Reader threads.
     pub readers: u32,
     /// circbuf's result; `None` with `--pipe-only`.
-    pub circbuf: Option<ChannelPoint>,
+    pub circbuf: Option<Measurement>,
     /// The pipe's result.
-    pub pipe: ChannelPoint,
+    pub pipe: Measurement,
     /// circbuf's MB/s over the pipe's; `None` with `--pipe-only`.
     pub circbuf_over_pipe: Option<f64>,
     /// circbuf read through its mapped consumer; only with `--mapped`.
-    pub mapped: Option<ChannelPoint>,
+    pub mapped: Option<Measurement>,
     /// The mapped consumer's MB/s over the pipe's.
     pub mapped_over_pipe: Option<f64>,
     /// The mapped consumer's MB/s over circbuf read(2)'s.
@@ -108,12 +81,11 @@ impl Point {
     pub fn new(
         size: usize,
         ratio: Ratio,
-        circbuf: Option<ChannelPoint>,
-        pipe: ChannelPoint,
-        mapped: Option<ChannelPoint>,
+        circbuf: Option<Measurement>,
+        pipe: Measurement,
+        mapped: Option<Measurement>,
     ) -> Self {
-        let over =
-            |a: Option<ChannelPoint>, b: Option<ChannelPoint>| Some(a?.mb_per_s / b?.mb_per_s);
+        let over = |a: Option<Measurement>, b: Option<Measurement>| Some(a?.mb_per_s / b?.mb_per_s);
         Point {
             size,
             writers: ratio.writers,
@@ -226,30 +198,34 @@ fn aligned(cells: &[impl AsRef<str>], columns: &[(&str, usize)]) -> String {
     cells.join("  ")
 }
 
-/// `-` for what was not measured.
-fn or_dash<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
-    value.map_or_else(|| "-".to_owned(), show)
+/// The throughput table's titles, with the mapped consumer's if `mapped`.
+fn titles(mapped: bool) -> Vec<&'static str> {
+    let columns = &COLUMNS[..if mapped { 12 } else { 9 }];
+    columns.iter().map(|&(title, _)| title).collect()
 }
 
 /// The throughput table's title row, with the mapped consumer's columns if
 /// `mapped`.
 pub fn table_header(mapped: bool) -> String {
-    let titles = COLUMNS.map(|(title, _)| title);
-    aligned(&titles[..if mapped { 12 } else { 9 }], &COLUMNS)
+    aligned(&titles(mapped), &COLUMNS)
 }
 
-/// One throughput table row; circbuf's cells are `-` with `--pipe-only`,
-/// and the mapped consumer's follow if it was measured.
-pub fn table_row(point: &Point) -> String {
-    let rate = |c: Option<&ChannelPoint>| or_dash(c, |c| format_rate(c.mb_per_s));
-    let ops = |c: Option<&ChannelPoint>| or_dash(c, |c| format!("{:.0}", c.ops_per_s));
-    let bound =
-        |c: Option<&ChannelPoint>| or_dash(c, |c| format!("{:.1}%", c.bound_fraction * 100.0));
-    let ratio = |r: Option<f64>| or_dash(r, |r| format!("{r:.2}"));
-    let (circbuf, pipe) = (point.circbuf.as_ref(), Some(&point.pipe));
+/// The cells of a point's row, for the table and the CSV alike: `None`
+/// where circbuf was not measured (`--pipe-only`); the mapped consumer's
+/// cells only if it was measured.
+fn cells(point: &Point) -> Vec<Option<String>> {
+    let rate = |c: Option<&Measurement>| c.map(|c| format_rate(c.mb_per_s));
+    let ops = |c: Option<&Measurement>| c.map(|c| format!("{:.0}", c.ops_per_s));
+    let bound = |c: Option<&Measurement>| c.map(|c| format!("{:.1}%", c.bound_fraction * 100.0));
+    let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}"));
+    let (circbuf, pipe, mapped) = (
+        point.circbuf.as_ref(),
+        Some(&point.pipe),
+        point.mapped.as_ref(),
+    );
     let mut cells = vec![
-        format_size(point.size),
-        format!("{}:{}", point.writers, point.readers),
+        Some(format_size(point.size)),
+        Some(format!("{}:{}", point.writers, point.readers)),
         rate(circbuf),
         rate(pipe),
         ratio(point.circbuf_over_pipe),
@@ -258,15 +234,22 @@ pub fn table_row(point: &Point) -> String {
         bound(circbuf),
         bound(pipe),
     ];
-    if point.mapped.is_some() {
-        let ratios = [point.mapped_over_pipe, point.mapped_over_read];
-        cells.extend(
-            [rate(point.mapped.as_ref())]
-                .into_iter()
-                .chain(ratios.map(ratio)),
-        );
+    if mapped.is_some() {
+        cells.extend([
+            rate(mapped),
+            ratio(point.mapped_over_pipe),
+            ratio(point.mapped_over_read),
+        ]);
     }
-    aligned(&cells, &COLUMNS)
+    cells
+}
+
+/// One throughput table row, `-` where nothing was measured.
+pub fn table_row(point: &Point) -> String {
+    let cells = cells(point)
+        .into_iter()
+        .map(|c| c.unwrap_or_else(|| "-".into()));
+    aligned(&cells.collect::<Vec<_>>(), &COLUMNS)
 }
 
 /// The latency table: a title row and one row per channel.
@@ -280,7 +263,9 @@ pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
             max_ns,
             ..
         } = entry.summary;
-        let sleeps = or_dash(entry.reader_sleeps, |n| n.to_string());
+        let sleeps = entry
+            .reader_sleeps
+            .map_or_else(|| "-".into(), |n| n.to_string());
         let cells = [
             entry.channel.clone(),
             samples.to_string(),
@@ -295,50 +280,30 @@ pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
     std::iter::once(titles).chain(rows).collect()
 }
 
-const CSV_HEADER: &str = "size_bytes,writers,readers,\
-circbuf_bytes,circbuf_seconds,circbuf_mb_s,circbuf_ops_s,circbuf_bound_fraction,\
-pipe_bytes,pipe_seconds,pipe_mb_s,pipe_ops_s,pipe_bound_fraction,circbuf_over_pipe,\
-mapped_bytes,mapped_seconds,mapped_mb_s,mapped_ops_s,mapped_bound_fraction,\
-mapped_over_pipe,mapped_over_read";
-
-/// The throughput points as CSV, one line per point with every channel side
-/// by side; circbuf's fields are empty with `--pipe-only`, the mapped
-/// consumer's without `--mapped`.
+/// The throughput table as CSV: the same titles and cells, empty where the
+/// table has `-`.
 pub fn csv(points: &[Point]) -> String {
-    let channel = |c: Option<&ChannelPoint>| match c {
-        Some(c) => {
-            let Measurement { bytes, seconds, .. } = c.measurement;
-            let (mb, ops, bound) = (c.mb_per_s, c.ops_per_s, c.bound_fraction);
-            format!("{bytes},{seconds:.6},{mb:.3},{ops:.1},{bound:.4}")
-        }
-        None => ",,,,".to_owned(),
-    };
-    let ratio = |r: Option<f64>| r.map_or_else(String::new, |r| format!("{r:.4}"));
-    let mut out = format!("{CSV_HEADER}\n");
-    for p in points {
-        let (circbuf, pipe, mapped) = (p.circbuf.as_ref(), Some(&p.pipe), p.mapped.as_ref());
-        let fields = [
-            format!("{},{},{}", p.size, p.writers, p.readers),
-            channel(circbuf),
-            channel(pipe),
-            ratio(p.circbuf_over_pipe),
-            channel(mapped),
-            ratio(p.mapped_over_pipe),
-            ratio(p.mapped_over_read),
-        ];
-        out += &(fields.join(",") + "\n");
-    }
-    out
+    let mapped = points.iter().any(|p| p.mapped.is_some());
+    let rows = points.iter().map(|p| {
+        let cells: Vec<String> = cells(p)
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
+        cells.join(",")
+    });
+    let lines: Vec<String> = std::iter::once(titles(mapped).join(","))
+        .chain(rows)
+        .collect();
+    lines.join("\n") + "\n"
 }
 
 /// Made-up results with round numbers for the tests of the report and the
 /// plot.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use super::{ChannelPoint, CopyBound, Header, Point, Report};
+    use super::{CopyBound, Header, Measurement, Point, Report};
     use crate::channel::PipeSize;
     use crate::options::Ratio;
-    use crate::throughput::Measurement;
 
     /// The header of a `bench --quick` run on a 4 KiB device beside a 4 KiB
     /// pipe, half a second per point.
@@ -362,17 +327,8 @@ pub(crate) mod fixtures {
 
     /// A channel's result: `bytes` moved as `messages` messages, one write and
     /// one read call each, in `seconds`, against a copy bound of 1000 MB/s.
-    pub fn channel_point(bytes: u64, messages: u64, seconds: f64) -> ChannelPoint {
-        ChannelPoint::new(
-            Measurement {
-                bytes,
-                messages,
-                write_calls: messages,
-                read_calls: messages,
-                seconds,
-            },
-            1000.0,
-        )
+    pub fn channel_point(bytes: u64, messages: u64, seconds: f64) -> Measurement {
+        Measurement::new(bytes, messages, (messages, messages), seconds, 1000.0)
     }
 
     /// A report to plot: ratios 1:1 and 8:8 at 1 B, 4 KiB and 64 KiB, the pipe
@@ -503,13 +459,9 @@ mod tests {
         );
         assert_eq!(row.len(), header.len());
         let csv = csv(&[point]);
-        assert!(
-            csv.lines()
-                .nth(1)
-                .unwrap()
-                .ends_with(",2.0000,96000000,0.500000,192.000,3000000.0,0.1920,3.0000,1.5000"),
-            "{csv}"
-        );
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].ends_with(",pipe %bound,mapped MB/s,mapped/pipe,mapped/read"));
+        assert!(lines[1].ends_with(",6.4%,192,3.00,1.50"), "{csv}");
         assert_eq!(points()[0].mapped_over_pipe, None);
         assert_eq!(points()[0].mapped_over_read, None);
     }
@@ -600,24 +552,18 @@ mod tests {
     }
 
     #[test]
-    fn csv_has_a_column_per_field_and_empty_circbuf_cells_without_it() {
+    fn csv_has_the_table_cells_and_empty_circbuf_cells_without_it() {
         let text = csv(&points());
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        let columns = lines[0].split(',').count();
-        assert_eq!(columns, 21);
         assert_eq!(
-            lines[1],
-            "64,1,1,64000000,0.500000,128.000,2000000.0,0.1280,\
-             32000000,0.500000,64.000,1000000.0,0.0640,2.0000,,,,,,,"
+            lines,
+            [
+                "size,w:r,circbuf MB/s,pipe MB/s,circbuf/pipe,circbuf ops/s,pipe ops/s,\
+                 circbuf %bound,pipe %bound",
+                "64 B,1:1,128,64.0,2.00,2000000,1000000,12.8%,6.4%",
+                "64 KiB,8:8,,655,,,10000,,65.5%",
+            ]
         );
-        assert_eq!(
-            lines[2],
-            "65536,8,8,,,,,,1310720000,2.000000,655.360,10000.0,0.6554,,,,,,,,"
-        );
-        for line in &lines {
-            assert_eq!(line.split(',').count(), columns, "{line}");
-        }
     }
 
     #[test]

@@ -60,7 +60,8 @@ fn pattern(i: usize) -> u8 {
     (i as u8).wrapping_mul(0x9d) ^ 0xa5
 }
 
-/// The counts and time of one point on one channel.
+/// One channel's result at one point: the counts, and the rates worked out
+/// from them.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
     /// Bytes the writers wrote (always equal to the bytes read).
@@ -73,6 +74,37 @@ pub struct Measurement {
     pub read_calls: u64,
     /// Seconds from start to the last reader's end of file.
     pub seconds: f64,
+    /// Megabytes per second.
+    pub mb_per_s: f64,
+    /// Messages per second.
+    pub ops_per_s: f64,
+    /// `mb_per_s` over the copy bound.
+    pub bound_fraction: f64,
+}
+
+impl Measurement {
+    /// The result of `messages` messages of `bytes` in all, written in
+    /// `calls.0` write calls and read in `calls.1`, in `seconds`, against a
+    /// copy bound of `bound_mb_s`.
+    pub fn new(
+        bytes: u64,
+        messages: u64,
+        calls: (u64, u64),
+        seconds: f64,
+        bound_mb_s: f64,
+    ) -> Self {
+        let mb_per_s = bytes as f64 / 1e6 / seconds;
+        Measurement {
+            bytes,
+            messages,
+            write_calls: calls.0,
+            read_calls: calls.1,
+            seconds,
+            mb_per_s,
+            ops_per_s: messages as f64 / seconds,
+            bound_fraction: mb_per_s / bound_mb_s,
+        }
+    }
 }
 
 /// What the threads of one side moved: bytes, whole messages (writers
@@ -108,7 +140,8 @@ impl Tally {
 }
 
 /// Runs one point: `ratio` threads on `channel`, `size`-byte messages until
-/// `budget` is spent, reads of `read_size` bytes by `consumer`.
+/// `budget` is spent, reads of `read_size` bytes by `consumer`; rates are
+/// against a copy bound of `bound_mb_s`.
 pub fn measure(
     channel: &Channel,
     size: usize,
@@ -116,6 +149,7 @@ pub fn measure(
     budget: Budget,
     read_size: usize,
     consumer: Consumer,
+    bound_mb_s: f64,
 ) -> Result<Measurement, Error> {
     let mapped = consumer == Consumer::Mapped;
     let channel_name = format!("{}{}", channel.kind(), if mapped { " mapped" } else { "" });
@@ -166,13 +200,15 @@ pub fn measure(
     }
     let last = read.end_of_file.unwrap_or(began);
     let seconds = last.saturating_duration_since(began);
-    Ok(Measurement {
-        bytes: written.bytes,
-        messages: written.messages,
-        write_calls: written.calls,
-        read_calls: read.calls,
-        seconds: seconds.as_secs_f64().max(1e-9),
-    })
+    let seconds = seconds.as_secs_f64().max(1e-9);
+    let calls = (written.calls, read.calls);
+    Ok(Measurement::new(
+        written.bytes,
+        written.messages,
+        calls,
+        seconds,
+        bound_mb_s,
+    ))
 }
 
 type Outcome = Result<Vec<Tally>, Error>;
@@ -298,7 +334,16 @@ mod tests {
     fn a_byte_budget_is_split_among_writers_in_whole_messages() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         let budget = Budget::Bytes(10_000);
-        let m = measure(&pipe, 1000, Ratio::new(3, 2), budget, 4096, Consumer::Read).unwrap();
+        let m = measure(
+            &pipe,
+            1000,
+            Ratio::new(3, 2),
+            budget,
+            4096,
+            Consumer::Read,
+            1e3,
+        )
+        .unwrap();
         // 10000 bytes over 3 writers is 3334 each: 4 messages of 1000.
         assert_eq!(m.messages, 12);
         assert_eq!(m.bytes, 12_000);
@@ -315,7 +360,7 @@ mod tests {
             Budget::Duration(Duration::from_millis(20)),
         );
         // The readers' checksums must add up to the writers' too.
-        let m = measure(&pipe, 65536, ratio, budget, 65536, Consumer::Read).unwrap();
+        let m = measure(&pipe, 65536, ratio, budget, 65536, Consumer::Read, 1e3).unwrap();
         assert!(m.messages > 0);
         assert_eq!(m.bytes, m.messages * 65536);
         assert!(m.seconds >= 0.02, "{m:?}");

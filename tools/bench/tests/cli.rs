@@ -117,8 +117,8 @@ fn quick_pipe_only_run_prints_the_table_and_writes_every_output() {
     let csv = std::fs::read_to_string(&csv_file).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 5);
-    assert!(lines[0].starts_with("size_bytes,writers,readers,"));
-    assert!(lines[1].starts_with("64,1,1,,,,,,"), "{}", lines[1]);
+    assert!(lines[0].starts_with("size,w:r,circbuf MB/s,pipe MB/s,"));
+    assert!(lines[1].starts_with("64 B,1:1,,"), "{}", lines[1]);
 
     let png = std::fs::read(&png_file).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));

@@ -8,21 +8,12 @@ use bench::channel::PipeSize;
 use bench::copy::CopyBound;
 use bench::options::Ratio;
 use bench::plot;
-use bench::report::{ChannelPoint, Header, Point, Report};
+use bench::report::{Header, Point, Report};
 use bench::throughput::Measurement;
 
 /// Two sizes at 1:1, the pipe at `mb_per_s` and circbuf at twice that.
 fn report() -> Report {
-    let at = |mb_per_s: u64| {
-        let measurement = Measurement {
-            bytes: mb_per_s * 1_000_000,
-            messages: 1,
-            write_calls: 1,
-            read_calls: 1,
-            seconds: 1.0,
-        };
-        ChannelPoint::new(measurement, 5000.0)
-    };
+    let at = |mb_per_s: u64| Measurement::new(mb_per_s * 1_000_000, 1, (1, 1), 1.0, 5000.0);
     let point = |size, rate| Point::new(size, Ratio::new(1, 1), Some(at(2 * rate)), at(rate), None);
     Report {
         header: Header {
