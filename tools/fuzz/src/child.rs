@@ -53,14 +53,7 @@ impl Child {
     /// Whether the child has returned from its call (or died).
     pub fn has_returned(&self) -> bool {
         let mut fds = [PollFd::new(&self.report, PollFlags::IN)];
-        poll(
-            &mut fds,
-            Some(&Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            }),
-        )
-        .is_ok_and(|ready| ready > 0)
+        poll(&mut fds, Some(&Timespec::default())).is_ok_and(|ready| ready > 0)
     }
 
     /// Waits for the child's reply to `op` and reaps it, so that its copy
@@ -83,10 +76,7 @@ impl Child {
         let ret = i64::from_ne_bytes(*ret);
         let result = usize::try_from(ret).map_err(|_| Errno::from_raw_os_error(-ret as i32));
         Ok(match op {
-            Op::Read { .. } => Reply::Read {
-                result,
-                data: data.to_vec(),
-            },
+            Op::Read(..) => Reply::Read(result, data.to_vec()),
             _ => Reply::Status(result.map(|n| n as u64)),
         })
     }
@@ -105,7 +95,7 @@ fn serve(exec: &mut Executor, op: &Op, to_parent: OwnedFd) -> ! {
     let _ = set_parent_process_death_signal(Some(Signal::KILL));
     exec.keep_only(op.slot());
     let (ret, data) = match exec.run(op) {
-        Reply::Read { result, data } => (result, data),
+        Reply::Read(result, data) => (result, data),
         Reply::Status(result) => (result.map(|n| n as usize), Vec::new()),
         other => unreachable!("only reads and writes sleep: {other}"),
     };
@@ -129,36 +119,15 @@ mod tests {
         let fifo = circbuf::testing::fifo(&dir, "fifo");
         let mut exec = Executor::new(fifo, 2);
         // O_RDWR opens a FIFO without waiting for the other end.
-        assert_eq!(
-            exec.run(&Op::Open {
-                slot: 0,
-                access: Access::ReadWrite,
-                nonblock: false
-            }),
-            Reply::Status(Ok(0))
-        );
-        let read = Op::Read {
-            slot: 0,
-            len: 10,
-            via: Via::Plain(Buffer::Valid),
-        };
+        let open = Op::Open(0, Access::ReadWrite, false);
+        assert_eq!(exec.run(&open), Reply::Status(Ok(0)));
+        let read = Op::Read(0, 10, Via::Plain(Buffer::Valid));
         let mut child = Child::spawn(&mut exec, &read).expect("fork");
         assert!(!child.has_returned());
-        let write = Op::Write {
-            slot: 0,
-            len: 4,
-            data_seed: 3,
-            via: Via::Plain(Buffer::Valid),
-        };
+        let write = Op::Write(0, 4, 3, Via::Plain(Buffer::Valid));
         assert_eq!(exec.run(&write), Reply::Status(Ok(4)));
         let reply = child.reply(&read).expect("the child reports");
-        assert_eq!(
-            reply,
-            Reply::Read {
-                result: Ok(4),
-                data: crate::op::payload(3, 4)
-            }
-        );
+        assert_eq!(reply, Reply::Read(Ok(4), crate::op::payload(3, 4)));
         let mut writer = Child::spawn(&mut exec, &write).expect("fork");
         assert_eq!(
             writer.reply(&write).expect("the child reports"),

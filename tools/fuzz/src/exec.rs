@@ -69,7 +69,12 @@ impl Executor {
     /// The device's statistics through `slot`'s file.
     pub fn stats(&self, slot: usize) -> Result<Stats, Errno> {
         let mut stats = Stats::default();
-        stats_into(self.fd(slot), &mut stats)?;
+        let at = (&raw mut stats).cast::<u8>();
+        // SAFETY: `Stats` is `repr(C)` and all `u64`, so any bytes are a
+        // valid value; the slice covers exactly it, and is gone before
+        // `stats` is used again.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(at, size_of::<Stats>()) };
+        self.ioctl(slot, circbuf::CIRCBUF_GET_STATS, Buffer::Valid, bytes)?;
         Ok(stats)
     }
 
@@ -77,115 +82,62 @@ impl Executor {
     pub fn run(&mut self, op: &Op) -> Reply {
         let status = |result: Result<(), Errno>| Reply::Status(result.map(|()| 0));
         match op {
-            Op::Open {
-                slot,
-                access,
-                nonblock,
-            } => {
+            Op::Open(slot, access, nonblock) => {
                 let mut flags = match access {
                     Access::Read => OFlags::RDONLY,
                     Access::Write => OFlags::WRONLY,
                     Access::ReadWrite => OFlags::RDWR,
                 };
                 flags.set(OFlags::NONBLOCK, *nonblock);
-                let file = open(
-                    &self.device,
-                    flags | OFlags::CLOEXEC | OFlags::NOCTTY,
-                    Mode::empty(),
-                );
+                let flags = flags | OFlags::CLOEXEC | OFlags::NOCTTY;
+                let file = open(&self.device, flags, Mode::empty());
                 status(file.map(|fd| self.files[*slot] = Some(fd)))
             }
-            Op::Close { slot } => {
+            Op::Close(slot) => {
                 self.files[*slot].take().expect("closing an open slot");
                 status(Ok(()))
             }
-            Op::SetNonblock { slot, nonblock } => {
+            Op::SetNonblock(slot, nonblock) => {
                 let fd = self.fd(*slot);
                 status(fcntl_getfl(fd).and_then(|mut flags| {
                     flags.set(OFlags::NONBLOCK, *nonblock);
                     fcntl_setfl(fd, flags)
                 }))
             }
-            Op::Read { slot, len, via } => read(self.fd(*slot), *len, via),
-            Op::Write {
-                slot,
-                len,
-                data_seed,
-                via,
-            } => Reply::Status(
-                write(self.fd(*slot), &payload(*data_seed, *len), via).map(|n| n as u64),
-            ),
-            Op::Poll { slot } => {
+            Op::Read(slot, len, via) => read(self.fd(*slot), *len, via),
+            Op::Write(slot, len, seed, via) => {
+                let written = write(self.fd(*slot), &payload(*seed, *len), via);
+                Reply::Status(written.map(|n| n as u64))
+            }
+            Op::Poll(slot) => {
                 let mut fds = [PollFd::from_borrowed_fd(self.fd(*slot), POLL_EVENTS)];
-                match poll(
-                    &mut fds,
-                    Some(&Timespec {
-                        tv_sec: 0,
-                        tv_nsec: 0,
-                    }),
-                ) {
-                    Ok(ready) => Reply::Poll {
-                        ready,
-                        revents: fds[0].revents(),
-                    },
+                match poll(&mut fds, Some(&Timespec::default())) {
+                    Ok(ready) => Reply::Poll(ready, fds[0].revents()),
                     Err(errno) => Reply::Status(Err(errno)),
                 }
             }
-            Op::Fionread { slot, buffer } => {
+            Op::Fionread(slot, buffer) => {
                 let mut count = [0; size_of::<i32>()];
-                let result = with_buffer(*buffer, &mut count, |target| {
-                    raw::ioctl(
-                        self.fd(*slot),
-                        libc::FIONREAD as u32,
-                        target,
-                        size_of::<i32>(),
-                    )
-                });
+                let result = self.ioctl(*slot, libc::FIONREAD as u32, *buffer, &mut count);
                 Reply::Status(result.map(|()| i32::from_ne_bytes(count) as u64))
             }
-            Op::GetStats {
-                slot,
-                buffer: Buffer::Valid,
-            } => Reply::Stats(self.stats(*slot)),
-            Op::GetStats { slot, buffer } => {
+            Op::GetStats(slot, Buffer::Valid) => Reply::Stats(self.stats(*slot)),
+            Op::GetStats(slot, buffer) => {
                 let mut unused = [0; size_of::<Stats>()];
-                let result = with_buffer(*buffer, &mut unused, |target| {
-                    raw::ioctl(
-                        self.fd(*slot),
-                        circbuf::CIRCBUF_GET_STATS,
-                        target,
-                        size_of::<Stats>(),
-                    )
-                });
+                let result = self.ioctl(*slot, circbuf::CIRCBUF_GET_STATS, *buffer, &mut unused);
                 // What a bad buffer took in is not looked at; that it took
                 // it at all is the difference the oracle reports.
                 Reply::Stats(result.map(|()| Stats::default()))
             }
-            Op::Reset { slot } => status(raw::ioctl(
-                self.fd(*slot),
-                circbuf::CIRCBUF_RESET,
-                Target::Null,
-                0,
-            )),
-            Op::SetMode {
-                slot,
-                value,
-                buffer,
-            } => {
+            Op::Reset(slot) => {
+                status(self.ioctl(*slot, circbuf::CIRCBUF_RESET, Buffer::Null, &mut []))
+            }
+            Op::SetMode(slot, value, buffer) => {
                 let mut arg = value.to_ne_bytes();
-                status(with_buffer(*buffer, &mut arg, |target| {
-                    raw::ioctl(
-                        self.fd(*slot),
-                        circbuf::CIRCBUF_SET_MODE,
-                        target,
-                        size_of::<u32>(),
-                    )
-                }))
+                status(self.ioctl(*slot, circbuf::CIRCBUF_SET_MODE, *buffer, &mut arg))
             }
-            Op::UnknownIoctl { slot, cmd } => {
-                status(raw::ioctl(self.fd(*slot), *cmd, Target::Null, 0))
-            }
-            Op::Positioned { slot, call } => {
+            Op::UnknownIoctl(slot, cmd) => status(self.ioctl(*slot, *cmd, Buffer::Null, &mut [])),
+            Op::Positioned(slot, call) => {
                 let fd = self.fd(*slot);
                 let mut buf = [0; 16];
                 Reply::Status(match call {
@@ -196,21 +148,15 @@ impl Executor {
             }
         }
     }
-}
 
-/// `CIRCBUF_GET_STATS` into `stats`.
-fn stats_into(fd: BorrowedFd<'_>, stats: &mut Stats) -> Result<(), Errno> {
-    // SAFETY: `Stats` is `repr(C)` and all `u64`, so any bytes are a valid
-    // value; the slice covers exactly it, borrowed for the call.
-    let bytes = unsafe {
-        std::slice::from_raw_parts_mut((stats as *mut Stats).cast::<u8>(), size_of::<Stats>())
-    };
-    raw::ioctl(
-        fd,
-        circbuf::CIRCBUF_GET_STATS,
-        Target::Mem(bytes),
-        size_of::<Stats>(),
-    )
+    /// `ioctl` `cmd` on `slot`'s file, whose argument is `arg`'s bytes in
+    /// `buffer`'s memory.
+    fn ioctl(&self, slot: usize, cmd: u32, buffer: Buffer, arg: &mut [u8]) -> Result<(), Errno> {
+        let size = arg.len();
+        with_buffer(buffer, arg, |target| {
+            raw::ioctl(self.fd(slot), cmd, target, size)
+        })
+    }
 }
 
 /// Runs `call` with `buffer`'s memory: `valid` itself, or a bad buffer of
@@ -221,7 +167,7 @@ fn with_buffer<T>(buffer: Buffer, valid: &mut [u8], call: impl FnOnce(Target<'_>
         Buffer::Valid => call(Target::Mem(valid)),
         Buffer::Null => call(Target::Null),
         Buffer::Kernel => call(Target::Kernel),
-        Buffer::Tail { accessible } => {
+        Buffer::Tail(accessible) => {
             let mut guarded = Guarded::new(accessible, valid.len())
                 .unwrap_or_else(|err| panic!("cannot map a guarded buffer: {err}"));
             guarded
@@ -239,7 +185,7 @@ fn read(fd: BorrowedFd<'_>, len: usize, via: &Via) -> Reply {
     let mut data = vec![0; len];
     let result = match via {
         Via::Plain(buffer) => with_buffer(*buffer, &mut data, |target| raw::read(fd, target, len)),
-        Via::Vectored { segments, nowait } => {
+        Via::Vectored(segments, nowait) => {
             let mut rest = &mut data[..];
             let mut slices = Vec::with_capacity(segments.len());
             for &n in segments {
@@ -256,7 +202,7 @@ fn read(fd: BorrowedFd<'_>, len: usize, via: &Via) -> Reply {
     };
     // Only what reached accessible memory is there to check.
     data.truncate(result.unwrap_or(0).min(via.buffer().accessible(len)));
-    Reply::Read { result, data }
+    Reply::Read(result, data)
 }
 
 /// A write of `data` through `via`.
@@ -265,7 +211,7 @@ fn write(fd: BorrowedFd<'_>, data: &[u8], via: &Via) -> Result<usize, Errno> {
         Via::Plain(buffer) => with_buffer(*buffer, &mut data.to_vec(), |target| {
             raw::write(fd, target, data.len())
         }),
-        Via::Vectored { segments, nowait } => {
+        Via::Vectored(segments, nowait) => {
             let mut rest = data;
             let slices: Vec<IoSlice<'_>> = segments
                 .iter()
@@ -291,71 +237,26 @@ mod tests {
     #[test]
     fn runs_operations_on_a_character_device() {
         let mut exec = Executor::new("/dev/zero".into(), 3);
-        let open = Op::Open {
-            slot: 2,
-            access: Access::ReadWrite,
-            nonblock: true,
-        };
+        let open = Op::Open(2, Access::ReadWrite, true);
         assert_eq!(exec.run(&open), Reply::Status(Ok(0)));
-        let via = Via::Vectored {
-            segments: vec![3, 0, 7],
-            nowait: false,
-        };
+        let via = Via::Vectored(vec![3, 0, 7], false);
         assert_eq!(
-            exec.run(&Op::Read {
-                slot: 2,
-                len: 10,
-                via
-            }),
-            Reply::Read {
-                result: Ok(10),
-                data: vec![0; 10]
-            }
+            exec.run(&Op::Read(2, 10, via)),
+            Reply::Read(Ok(10), vec![0; 10])
         );
-        let via = Via::Plain(Buffer::Tail { accessible: 2 });
-        let got = exec.run(&Op::Read {
-            slot: 2,
-            len: 9,
-            via,
-        });
-        assert!(
-            matches!(
-                got,
-                Reply::Read {
-                    result: Ok(1..=2),
-                    ..
-                }
-            ),
-            "{got}"
-        );
+        let got = exec.run(&Op::Read(2, 9, Via::Plain(Buffer::Tail(2))));
+        assert!(matches!(got, Reply::Read(Ok(1..=2), _)), "{got}");
         // /dev/zero discards writes without reading them.
-        let via = Via::Plain(Buffer::Tail { accessible: 2 });
+        let write = Op::Write(2, 5, 1, Via::Plain(Buffer::Tail(2)));
+        assert_eq!(exec.run(&write), Reply::Status(Ok(5)));
         assert_eq!(
-            exec.run(&Op::Write {
-                slot: 2,
-                len: 5,
-                data_seed: 1,
-                via
-            }),
-            Reply::Status(Ok(5))
-        );
-        assert_eq!(
-            exec.run(&Op::GetStats {
-                slot: 2,
-                buffer: Buffer::Valid
-            }),
+            exec.run(&Op::GetStats(2, Buffer::Valid)),
             Reply::Stats(Err(Errno::NOTTY))
         );
-        let set = Op::SetMode {
-            slot: 2,
-            value: 1,
-            buffer: Buffer::Tail { accessible: 1 },
-        };
+        let set = Op::SetMode(2, 1, Buffer::Tail(1));
         assert_eq!(exec.run(&set), Reply::Status(Err(Errno::NOTTY)));
-        match exec.run(&Op::Poll { slot: 2 }) {
-            Reply::Poll { ready: 1, revents } => {
-                assert!(revents.contains(PollFlags::IN | PollFlags::OUT))
-            }
+        match exec.run(&Op::Poll(2)) {
+            Reply::Poll(1, revents) => assert!(revents.contains(PollFlags::IN | PollFlags::OUT)),
             other => panic!("{other}"),
         }
         exec.keep_only(1);

@@ -31,68 +31,46 @@ pub enum Outcome {
 /// these. Without `actual`, copies are exact.
 pub fn expect(model: &mut Model, op: &Op, actual: Option<&Reply>, short: &mut u64) -> Outcome {
     let status = |result: Result<(), Errno>| Outcome::Reply(Reply::Status(result.map(|()| 0)));
-    match op {
-        Op::Open {
-            slot,
-            access,
-            nonblock,
-        } => {
-            model.open(*slot, *access, *nonblock);
+    match *op {
+        Op::Open(slot, access, nonblock) => {
+            model.open(slot, access, nonblock);
             status(Ok(()))
         }
-        Op::Close { slot } => {
-            model.close(*slot);
+        Op::Close(slot) => {
+            model.close(slot);
             status(Ok(()))
         }
-        Op::SetNonblock { slot, nonblock } => {
-            model.set_nonblock(*slot, *nonblock);
+        Op::SetNonblock(slot, nonblock) => {
+            model.set_nonblock(slot, nonblock);
             status(Ok(()))
         }
-        Op::Read { slot, len, via } => {
+        Op::Read(slot, len, ref via) => {
             let reported = match actual {
-                Some(Reply::Read { result: Ok(n), .. }) => Some(*n),
+                Some(Reply::Read(Ok(n), _)) => Some(*n),
                 _ => None,
             };
-            match transfer(
-                model.read_plan(*slot, *len, via.nowait()),
-                *len,
-                via,
-                reported,
-                short,
-            ) {
-                None => Outcome::Sleeps(Sleeper::Read {
-                    slot: *slot,
-                    len: *len,
-                }),
+            let plan = model.read_plan(slot, len, via.nowait());
+            match transfer(plan, len, via, reported, short) {
+                None => Outcome::Sleeps(Sleeper::Read { slot, len }),
                 Some(result) => {
                     let data = result.map_or_else(|_| Vec::new(), |n| model.take(n));
-                    Outcome::Reply(Reply::Read { result, data })
+                    Outcome::Reply(Reply::Read(result, data))
                 }
             }
         }
-        Op::Write {
-            slot,
-            len,
-            data_seed,
-            via,
-        } => {
+        Op::Write(slot, len, seed, ref via) => {
             let reported = match actual {
                 Some(Reply::Status(Ok(n))) => usize::try_from(*n).ok(),
                 _ => None,
             };
-            let data = payload(*data_seed, *len);
-            match transfer(
-                model.write_plan(*slot, *len, via.nowait()),
-                *len,
-                via,
-                reported,
-                short,
-            ) {
+            let data = payload(seed, len);
+            let plan = model.write_plan(slot, len, via.nowait());
+            match transfer(plan, len, via, reported, short) {
                 None => Outcome::Sleeps(Sleeper::Write {
-                    slot: *slot,
+                    slot,
                     rest: data,
                     stored: 0,
-                    atomic: model.is_atomic(*len),
+                    atomic: model.is_atomic(len),
                 }),
                 Some(result) => {
                     if let Ok(n) = result {
@@ -102,31 +80,26 @@ pub fn expect(model: &mut Model, op: &Op, actual: Option<&Reply>, short: &mut u6
                 }
             }
         }
-        Op::Poll { slot } => {
-            let revents = model.poll(*slot);
-            let ready = usize::from(!revents.is_empty());
-            Outcome::Reply(Reply::Poll { ready, revents })
+        Op::Poll(slot) => {
+            let revents = model.poll(slot);
+            Outcome::Reply(Reply::Poll(usize::from(!revents.is_empty()), revents))
         }
-        Op::Fionread { buffer, .. } => Outcome::Reply(Reply::Status(
-            fits::<i32>(*buffer).map(|()| model.used() as u64),
+        Op::Fionread(_, buffer) => Outcome::Reply(Reply::Status(
+            fits::<i32>(buffer).map(|()| model.used() as u64),
         )),
-        Op::GetStats { buffer, .. } => Outcome::Reply(Reply::Stats(
-            fits::<circbuf::Stats>(*buffer).map(|()| model.stats()),
+        Op::GetStats(_, buffer) => Outcome::Reply(Reply::Stats(
+            fits::<circbuf::Stats>(buffer).map(|()| model.stats()),
         )),
-        Op::Reset { slot } => status(model.reset(*slot)),
-        Op::SetMode {
-            slot,
-            value,
-            buffer,
-        } => {
-            let can_write = model.file(*slot).is_some_and(|f| f.access.can_write());
-            match fits::<u32>(*buffer) {
+        Op::Reset(slot) => status(model.reset(slot)),
+        Op::SetMode(slot, value, buffer) => {
+            let can_write = model.file(slot).is_some_and(|f| f.access.can_write());
+            match fits::<u32>(buffer) {
                 Err(errno) if can_write => status(Err(errno)),
-                _ => status(model.set_mode(*slot, *value)),
+                _ => status(model.set_mode(slot, value)),
             }
         }
-        Op::UnknownIoctl { .. } => status(Err(Errno::NOTTY)),
-        Op::Positioned { .. } => status(Err(Errno::SPIPE)),
+        Op::UnknownIoctl(..) => status(Err(Errno::NOTTY)),
+        Op::Positioned(..) => status(Err(Errno::SPIPE)),
     }
 }
 
@@ -159,7 +132,7 @@ fn transfer(
         Plan::Wait => return None,
         Plan::Move(max) => {
             let exact = max.min(buffer.accessible(len));
-            let partly_accessible = matches!(buffer, Buffer::Tail { accessible } if accessible > 0);
+            let partly_accessible = matches!(buffer, Buffer::Tail(accessible) if accessible > 0);
             match reported {
                 Some(n) if partly_accessible && (1..exact).contains(&n) => {
                     *short += 1;
@@ -201,27 +174,18 @@ mod tests {
     }
 
     fn write(slot: usize, len: usize, buffer: Buffer) -> Op {
-        Op::Write {
-            slot,
-            len,
-            data_seed: 5,
-            via: Via::Plain(buffer),
-        }
+        Op::Write(slot, len, 5, Via::Plain(buffer))
     }
 
     fn read(slot: usize, len: usize, buffer: Buffer) -> Op {
-        Op::Read {
-            slot,
-            len,
-            via: Via::Plain(buffer),
-        }
+        Op::Read(slot, len, Via::Plain(buffer))
     }
 
     #[test]
     fn faulting_write_stores_the_accessible_prefix() {
         let mut m = model();
         assert_eq!(
-            run(&mut m, &write(0, 10, Buffer::Tail { accessible: 4 }), None),
+            run(&mut m, &write(0, 10, Buffer::Tail(4)), None),
             Reply::Status(Ok(4))
         );
         assert_eq!(
@@ -264,31 +228,19 @@ mod tests {
     fn reads_return_the_model_bytes_and_short_copies_are_followed_where_allowed() {
         let mut m = model();
         run(&mut m, &write(0, 6, Buffer::Valid), None);
-        let got = run(&mut m, &read(1, 4, Buffer::Tail { accessible: 2 }), None);
-        assert_eq!(
-            got,
-            Reply::Read {
-                result: Ok(2),
-                data: payload(5, 2)
-            }
-        );
-        let short_read = Reply::Read {
-            result: Ok(1),
-            data: Vec::new(),
-        };
+        let got = run(&mut m, &read(1, 4, Buffer::Tail(2)), None);
+        assert_eq!(got, Reply::Read(Ok(2), payload(5, 2)));
+        let short_read = Reply::Read(Ok(1), Vec::new());
         let mut short = 0;
         let got = expect(
             &mut m,
-            &read(1, 9, Buffer::Tail { accessible: 3 }),
+            &read(1, 9, Buffer::Tail(3)),
             Some(&short_read),
             &mut short,
         );
         assert_eq!(
             got,
-            Outcome::Reply(Reply::Read {
-                result: Ok(1),
-                data: payload(5, 3)[2..].to_vec()
-            })
+            Outcome::Reply(Reply::Read(Ok(1), payload(5, 3)[2..].to_vec()))
         );
         assert_eq!(short, 1);
         // With valid memory every byte must be copied.
@@ -323,25 +275,15 @@ mod tests {
     #[test]
     fn ioctls_and_positioned_calls() {
         let mut m = model();
-        let stats = Op::GetStats {
-            slot: 1,
-            buffer: Buffer::Tail { accessible: 127 },
-        };
+        let stats = Op::GetStats(1, Buffer::Tail(127));
         assert_eq!(run(&mut m, &stats, None), Reply::Stats(Err(Errno::FAULT)));
-        let fionread = Op::Fionread {
-            slot: 1,
-            buffer: Buffer::Tail { accessible: 4 },
-        };
+        let fionread = Op::Fionread(1, Buffer::Tail(4));
         assert_eq!(run(&mut m, &fionread, None), Reply::Status(Ok(0)));
         assert_eq!(
-            run(&mut m, &Op::Reset { slot: 1 }, None),
+            run(&mut m, &Op::Reset(1), None),
             Reply::Status(Err(Errno::BADF))
         );
-        let set = |slot, value, buffer| Op::SetMode {
-            slot,
-            value,
-            buffer,
-        };
+        let set = Op::SetMode;
         assert_eq!(
             run(&mut m, &set(1, 1, Buffer::Null), None),
             Reply::Status(Err(Errno::BADF))
@@ -359,15 +301,12 @@ mod tests {
             Reply::Status(Ok(0))
         );
         assert_eq!(m.stats().mode, 1);
-        let unknown = Op::UnknownIoctl { slot: 1, cmd: 7 };
+        let unknown = Op::UnknownIoctl(1, 7);
         assert_eq!(
             run(&mut m, &unknown, None),
             Reply::Status(Err(Errno::NOTTY))
         );
         let revents = PollFlags::OUT | PollFlags::WRNORM;
-        assert_eq!(
-            run(&mut m, &Op::Poll { slot: 0 }, None),
-            Reply::Poll { ready: 1, revents }
-        );
+        assert_eq!(run(&mut m, &Op::Poll(0), None), Reply::Poll(1, revents));
     }
 }

@@ -23,7 +23,8 @@ use crate::op::{Access, Buffer, Op, Positioned, Via};
 enum Style {
     Plain,
     Fault,
-    Vectored { nowait: bool },
+    /// With `RWF_NOWAIT` when `true`.
+    Vectored(bool),
 }
 
 /// Draws operations for a run.
@@ -75,27 +76,18 @@ impl Generator {
         let slot = *self.rng.pick(&open);
         let nowait = self.rng.chance(1, 2);
         match roll {
-            0..18 => Op::Close { slot },
-            18..21 => Op::SetNonblock {
-                slot,
-                nonblock: nowait,
-            },
+            0..18 => Op::Close(slot),
+            18..21 => Op::SetNonblock(slot, nowait),
             21..39 => self.read(model, asleep, Style::Plain),
-            39..44 => self.read(model, asleep, Style::Vectored { nowait }),
+            39..44 => self.read(model, asleep, Style::Vectored(nowait)),
             44..47 => self.read(model, asleep, Style::Fault),
             47..65 => self.write(model, asleep, Style::Plain),
-            65..70 => self.write(model, asleep, Style::Vectored { nowait }),
+            65..70 => self.write(model, asleep, Style::Vectored(nowait)),
             70..73 => self.write(model, asleep, Style::Fault),
-            73..81 => Op::Poll { slot },
-            81..84 => Op::Fionread {
-                slot,
-                buffer: self.ioctl_buffer(size_of::<i32>()),
-            },
-            84..89 => Op::GetStats {
-                slot,
-                buffer: self.ioctl_buffer(size_of::<circbuf::Stats>()),
-            },
-            89..90 => Op::Reset { slot },
+            73..81 => Op::Poll(slot),
+            81..84 => Op::Fionread(slot, self.ioctl_buffer(size_of::<i32>())),
+            84..89 => Op::GetStats(slot, self.ioctl_buffer(size_of::<circbuf::Stats>())),
+            89..90 => Op::Reset(slot),
             90..91 => {
                 let flip = model.mode().to_uapi() ^ 1;
                 let value = if self.rng.chance(9, 10) {
@@ -103,24 +95,16 @@ impl Generator {
                 } else {
                     self.rng.next_u64() as u32 | 2
                 };
-                Op::SetMode {
-                    slot,
-                    value,
-                    buffer: self.ioctl_buffer(size_of::<u32>()),
-                }
+                Op::SetMode(slot, value, self.ioctl_buffer(size_of::<u32>()))
             }
             91..94 => self.misc(slot),
-            _ => Op::Poll { slot },
+            _ => Op::Poll(slot),
         }
     }
 
     fn open(&mut self, free: &[usize]) -> Op {
         let access = *self.rng.pick(&Access::ALL);
-        Op::Open {
-            slot: *self.rng.pick(free),
-            access,
-            nonblock: self.rng.chance(1, 2),
-        }
+        Op::Open(*self.rng.pick(free), access, self.rng.chance(1, 2))
     }
 
     /// An unknown ioctl under circbuf's magic (numbers 1 to 5 are its
@@ -130,7 +114,7 @@ impl Generator {
             let call = *self
                 .rng
                 .pick(&[Positioned::Seek, Positioned::Pread, Positioned::Pwrite]);
-            return Op::Positioned { slot, call };
+            return Op::Positioned(slot, call);
         }
         let high = self.rng.range(6, 255) as u32;
         let nr = *self.rng.pick(&[0, high]);
@@ -138,10 +122,8 @@ impl Generator {
             self.rng.range(0, 3) as u32,
             self.rng.range(0, 0x3fff) as u32,
         );
-        Op::UnknownIoctl {
-            slot,
-            cmd: dir << 30 | size << 16 | u32::from(circbuf::CIRCBUF_IOC_MAGIC) << 8 | nr,
-        }
+        let magic = u32::from(circbuf::CIRCBUF_IOC_MAGIC);
+        Op::UnknownIoctl(slot, dir << 30 | size << 16 | magic << 8 | nr)
     }
 
     /// A slot whose file passes `fits` most of the time, any awake open
@@ -199,16 +181,12 @@ impl Generator {
         if style == Style::Fault {
             len = len.max(1);
         }
-        if model.read_plan(slot, len, style == Style::Vectored { nowait: true }) == Plan::Wait
+        if model.read_plan(slot, len, style == Style::Vectored(true)) == Plan::Wait
             && (style == Style::Fault || !self.may_sleep(model, asleep, slot, true))
         {
-            style = Style::Vectored { nowait: true };
+            style = Style::Vectored(true);
         }
-        Op::Read {
-            slot,
-            len,
-            via: self.via(style, len),
-        }
+        Op::Read(slot, len, self.via(style, len))
     }
 
     fn write(&mut self, model: &Model, asleep: &[Sleeper], mut style: Style) -> Op {
@@ -227,29 +205,24 @@ impl Generator {
         if style == Style::Fault {
             len = len.max(1);
         }
-        if model.write_plan(slot, len, style == Style::Vectored { nowait: true }) == Plan::Wait
+        if model.write_plan(slot, len, style == Style::Vectored(true)) == Plan::Wait
             && (style == Style::Fault || !self.may_sleep(model, asleep, slot, false))
         {
             if model.free() > 0 && self.rng.chance(1, 2) {
                 len = self.rng.range(1, model.free().min(self.max_len));
             } else {
-                style = Style::Vectored { nowait: true };
+                style = Style::Vectored(true);
             }
         }
         let data_seed = self.rng.next_u64();
-        Op::Write {
-            slot,
-            len,
-            data_seed,
-            via: self.via(style, len),
-        }
+        Op::Write(slot, len, data_seed, self.via(style, len))
     }
 
     fn via(&mut self, style: Style, len: usize) -> Via {
         match style {
             Style::Plain => Via::Plain(Buffer::Valid),
             Style::Fault => Via::Plain(self.fault_buffer(len)),
-            Style::Vectored { nowait } => {
+            Style::Vectored(nowait) => {
                 let mut cuts: Vec<usize> = (0..self.rng.range(0, 7))
                     .map(|_| self.rng.range(0, len))
                     .collect();
@@ -259,7 +232,7 @@ impl Generator {
                     .iter()
                     .scan(0, |last, &cut| Some(cut - std::mem::replace(last, cut)))
                     .collect();
-                Via::Vectored { segments, nowait }
+                Via::Vectored(segments, nowait)
             }
         }
     }
@@ -269,12 +242,8 @@ impl Generator {
         match self.rng.range(0, 3) {
             0 => Buffer::Null,
             1 => Buffer::Kernel,
-            _ if self.rng.chance(1, 2) => Buffer::Tail {
-                accessible: self.rng.range(0, (len - 1).min(16)),
-            },
-            _ => Buffer::Tail {
-                accessible: self.rng.range(0, len - 1),
-            },
+            _ if self.rng.chance(1, 2) => Buffer::Tail(self.rng.range(0, (len - 1).min(16))),
+            _ => Buffer::Tail(self.rng.range(0, len - 1)),
         }
     }
 
@@ -300,43 +269,20 @@ impl Generator {
         };
         let (wanted, access, op) = match asleep {
             [Sleeper::Write { .. }] => {
-                let via = Via::Vectored {
-                    segments: vec![model.capacity()],
-                    nowait: true,
-                };
-                (
-                    can(Access::can_read),
-                    Access::Read,
-                    Op::Read {
-                        slot: 0,
-                        len: model.capacity(),
-                        via,
-                    },
-                )
+                let len = model.capacity();
+                let read = Op::Read(0, len, Via::Vectored(vec![len], true));
+                (can(Access::can_read), Access::Read, read)
             }
             [Sleeper::Read { .. }] => {
-                let via = Via::Vectored {
-                    segments: vec![1],
-                    nowait: true,
-                };
-                let write = Op::Write {
-                    slot: 0,
-                    len: 1,
-                    data_seed: self.rng.next_u64(),
-                    via,
-                };
+                let write = Op::Write(0, 1, self.rng.next_u64(), Via::Vectored(vec![1], true));
                 (can(Access::can_write), Access::Write, write)
             }
-            _ => (can(Access::can_write), Access::Write, Op::Close { slot: 0 }),
+            _ => (can(Access::can_write), Access::Write, Op::Close(0)),
         };
         match (wanted, model.slots(false).first()) {
             (Some(slot), _) => with_slot(op, slot),
-            (_, Some(&slot)) => Op::Open {
-                slot,
-                access,
-                nonblock: true,
-            },
-            _ => Op::Close { slot: open[0] },
+            (_, Some(&slot)) => Op::Open(slot, access, true),
+            _ => Op::Close(open[0]),
         }
     }
 
@@ -351,39 +297,18 @@ impl Generator {
         }
         let open = model.slots(true);
         let (next, op) = match self.end {
-            None if !open.is_empty() => return Some(Op::Close { slot: open[0] }),
-            None => (
-                End::Reading,
-                Op::Open {
-                    slot: SLOT,
-                    access: Access::ReadWrite,
-                    nonblock: true,
-                },
-            ),
+            None if !open.is_empty() => return Some(Op::Close(open[0])),
+            None => (End::Reading, Op::Open(SLOT, Access::ReadWrite, true)),
             Some(End::Reading) if model.used() > 0 => {
                 let len = model.used().min(self.max_len);
-                return Some(Op::Read {
-                    slot: SLOT,
-                    len,
-                    via: Via::Plain(Buffer::Valid),
-                });
+                return Some(Op::Read(SLOT, len, Via::Plain(Buffer::Valid)));
             }
             Some(End::Reading) => (
                 End::ModeSet,
-                Op::SetMode {
-                    slot: SLOT,
-                    value: baseline_mode,
-                    buffer: Buffer::Valid,
-                },
+                Op::SetMode(SLOT, baseline_mode, Buffer::Valid),
             ),
-            Some(End::ModeSet) => (
-                End::StatsTaken,
-                Op::GetStats {
-                    slot: SLOT,
-                    buffer: Buffer::Valid,
-                },
-            ),
-            Some(End::StatsTaken) => (End::Closed, Op::Close { slot: SLOT }),
+            Some(End::ModeSet) => (End::StatsTaken, Op::GetStats(SLOT, Buffer::Valid)),
+            Some(End::StatsTaken) => (End::Closed, Op::Close(SLOT)),
             Some(End::Closed) => return None,
         };
         self.end = Some(next);
@@ -403,7 +328,7 @@ fn awake(model: &Model, asleep: &[Sleeper]) -> Vec<usize> {
 /// `op` on `slot` instead.
 fn with_slot(mut op: Op, new: usize) -> Op {
     match &mut op {
-        Op::Read { slot, .. } | Op::Write { slot, .. } | Op::Close { slot } => *slot = new,
+        Op::Read(slot, ..) | Op::Write(slot, ..) | Op::Close(slot) => *slot = new,
         _ => unreachable!("only reads, writes and closes release"),
     }
     op
@@ -517,20 +442,12 @@ mod tests {
             "seek",
         ];
         assert_eq!(names, all.into_iter().collect());
-        assert!(ops.iter().any(|(op, _)| matches!(
-            op,
-            Op::Read {
-                via: Via::Plain(Buffer::Null),
-                ..
-            }
-        )));
-        assert!(ops.iter().any(|(op, _)| matches!(
-            op,
-            Op::Write {
-                via: Via::Plain(Buffer::Tail { .. }),
-                ..
-            }
-        )));
+        assert!(ops
+            .iter()
+            .any(|(op, _)| matches!(op, Op::Read(.., Via::Plain(Buffer::Null)))));
+        assert!(ops
+            .iter()
+            .any(|(op, _)| matches!(op, Op::Write(.., Via::Plain(Buffer::Tail(_))))));
         let s = m.stats();
         assert!(s.read_waits > 100 && s.write_waits > 100, "{s:?}");
         assert!(s.dropped_records > 0, "{s:?}");
@@ -543,7 +460,7 @@ mod tests {
         };
         assert!(ops
             .iter()
-            .any(|(op, woke)| matches!(op, Op::Close { .. }) && eof_for_all(woke)));
+            .any(|(op, woke)| matches!(op, Op::Close(_)) && eof_for_all(woke)));
         // Writers woken by a read, by a reset and by the switch to overwrite.
         for woken_by in ["read", "readv", "reset", "set_mode"] {
             let woke_writer = |woke: &Vec<Wake>| {
@@ -563,12 +480,12 @@ mod tests {
         let (ops, m) = simulate(9, 1000, 3_000, 0);
         assert_eq!((m.stats().read_waits, m.stats().write_waits), (0, 0));
         for (op, _) in ops {
-            if let Op::Read { len, via, .. } | Op::Write { len, via, .. } = &op {
+            if let Op::Read(_, len, via) | Op::Write(_, len, _, via) = &op {
                 assert!(*len <= 2001);
-                if let Via::Vectored { segments, .. } = via {
+                if let Via::Vectored(segments, _) = via {
                     assert_eq!(segments.iter().sum::<usize>(), *len);
                 }
-                if let Buffer::Tail { accessible } = via.buffer() {
+                if let Buffer::Tail(accessible) = via.buffer() {
                     assert!(accessible < *len);
                 }
             }

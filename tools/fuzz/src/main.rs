@@ -93,12 +93,9 @@ fn main() -> ExitCode {
             println!("{summary}");
             ExitCode::SUCCESS
         }
-        Err(RunError::Mismatch(mismatch)) => {
-            eprintln!("{}", mismatch.report);
-            println!(
-                "fuzz: seed={seed} failed at operation #{} verdict=FAIL",
-                mismatch.index
-            );
+        Err(RunError::Mismatch(index, report)) => {
+            eprintln!("{report}");
+            println!("fuzz: seed={seed} failed at operation #{index} verdict=FAIL");
             ExitCode::from(1)
         }
         Err(RunError::Setup(message)) => {

@@ -40,10 +40,8 @@ pub enum Buffer {
     Null,
     /// A kernel address, which `access_ok()` refuses before any copy.
     Kernel,
-    /// Only the first `accessible` bytes are mapped, the rest `PROT_NONE`.
-    Tail {
-        accessible: usize,
-    },
+    /// Only the first this many bytes are mapped, the rest `PROT_NONE`.
+    Tail(usize),
 }
 
 impl Buffer {
@@ -52,7 +50,7 @@ impl Buffer {
         match self {
             Buffer::Valid => len,
             Buffer::Null | Buffer::Kernel => 0,
-            Buffer::Tail { accessible } => accessible.min(len),
+            Buffer::Tail(accessible) => accessible.min(len),
         }
     }
 }
@@ -62,21 +60,22 @@ impl Buffer {
 pub enum Via {
     /// `read(2)`/`write(2)` with one buffer, possibly a bad one.
     Plain(Buffer),
-    /// `readv(2)`/`writev(2)`, or with `nowait` `preadv2(2)`/`pwritev2(2)`
-    /// with `RWF_NOWAIT`; the segment lengths add up to the call's.
-    Vectored { segments: Vec<usize>, nowait: bool },
+    /// `readv(2)`/`writev(2)` with these segment lengths, which add up to
+    /// the call's; with `true`, `preadv2(2)`/`pwritev2(2)` with
+    /// `RWF_NOWAIT`.
+    Vectored(Vec<usize>, bool),
 }
 
 impl Via {
     pub fn buffer(&self) -> Buffer {
         match self {
             Via::Plain(buffer) => *buffer,
-            Via::Vectored { .. } => Buffer::Valid,
+            Via::Vectored(..) => Buffer::Valid,
         }
     }
 
     pub fn nowait(&self) -> bool {
-        matches!(self, Via::Vectored { nowait: true, .. })
+        matches!(self, Via::Vectored(_, true))
     }
 }
 
@@ -88,119 +87,79 @@ pub enum Positioned {
     Pwrite,
 }
 
-/// One operation. Files live in numbered slots; every operation but
-/// `Open` names an open one.
+/// One operation. Files live in numbered slots, each variant's first
+/// field; every operation but `Open` names an open one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Open {
-        slot: usize,
-        access: Access,
-        nonblock: bool,
-    },
-    Close {
-        slot: usize,
-    },
-    /// `fcntl(F_SETFL)` setting or clearing `O_NONBLOCK`.
-    SetNonblock {
-        slot: usize,
-        nonblock: bool,
-    },
-    Read {
-        slot: usize,
-        len: usize,
-        via: Via,
-    },
-    /// Writes `len` bytes of [`payload(data_seed, len)`](payload).
-    Write {
-        slot: usize,
-        len: usize,
-        data_seed: u64,
-        via: Via,
-    },
+    /// With `O_NONBLOCK` when `true`.
+    Open(usize, Access, bool),
+    Close(usize),
+    /// `fcntl(F_SETFL)` setting (`true`) or clearing `O_NONBLOCK`.
+    SetNonblock(usize, bool),
+    /// A read of this many bytes.
+    Read(usize, usize, Via),
+    /// A write of this many bytes of [`payload`] with this seed.
+    Write(usize, usize, u64, Via),
     /// `poll(2)` for every event, with a zero timeout.
-    Poll {
-        slot: usize,
-    },
-    /// `FIONREAD` into an `int` at `buffer`.
-    Fionread {
-        slot: usize,
-        buffer: Buffer,
-    },
-    /// `CIRCBUF_GET_STATS` into `buffer`.
-    GetStats {
-        slot: usize,
-        buffer: Buffer,
-    },
-    Reset {
-        slot: usize,
-    },
-    /// `CIRCBUF_SET_MODE` with the `__u32` `value` at `buffer`.
-    SetMode {
-        slot: usize,
-        value: u32,
-        buffer: Buffer,
-    },
-    /// A command under circbuf's magic that it does not define, with a
-    /// null argument.
-    UnknownIoctl {
-        slot: usize,
-        cmd: u32,
-    },
-    Positioned {
-        slot: usize,
-        call: Positioned,
-    },
+    Poll(usize),
+    /// `FIONREAD` into an `int` at the buffer.
+    Fionread(usize, Buffer),
+    /// `CIRCBUF_GET_STATS` into the buffer.
+    GetStats(usize, Buffer),
+    Reset(usize),
+    /// `CIRCBUF_SET_MODE` with this `__u32` at the buffer.
+    SetMode(usize, u32, Buffer),
+    /// This command under circbuf's magic, which it does not define, with
+    /// a null argument.
+    UnknownIoctl(usize, u32),
+    Positioned(usize, Positioned),
 }
 
 impl Op {
     pub fn slot(&self) -> usize {
         match *self {
-            Op::Open { slot, .. }
-            | Op::Close { slot }
-            | Op::SetNonblock { slot, .. }
-            | Op::Read { slot, .. }
-            | Op::Write { slot, .. }
-            | Op::Poll { slot }
-            | Op::Fionread { slot, .. }
-            | Op::GetStats { slot, .. }
-            | Op::Reset { slot }
-            | Op::SetMode { slot, .. }
-            | Op::UnknownIoctl { slot, .. }
-            | Op::Positioned { slot, .. } => slot,
+            Op::Open(slot, ..)
+            | Op::Close(slot)
+            | Op::SetNonblock(slot, _)
+            | Op::Read(slot, ..)
+            | Op::Write(slot, ..)
+            | Op::Poll(slot)
+            | Op::Fionread(slot, _)
+            | Op::GetStats(slot, _)
+            | Op::Reset(slot)
+            | Op::SetMode(slot, ..)
+            | Op::UnknownIoctl(slot, _)
+            | Op::Positioned(slot, _) => slot,
         }
     }
 
     /// The name a summary counts the operation under.
     pub fn name(&self) -> &'static str {
         match self {
-            Op::Open { .. } => "open",
-            Op::Close { .. } => "close",
-            Op::SetNonblock { .. } => "fcntl",
-            Op::Read {
-                via: Via::Plain(_), ..
-            } => "read",
-            Op::Read { .. } => "readv",
-            Op::Write {
-                via: Via::Plain(_), ..
-            } => "write",
-            Op::Write { .. } => "writev",
-            Op::Poll { .. } => "poll",
-            Op::Fionread { .. } => "fionread",
-            Op::GetStats { .. } => "stats",
-            Op::Reset { .. } => "reset",
-            Op::SetMode { .. } => "set_mode",
-            Op::UnknownIoctl { .. } => "bad_ioctl",
-            Op::Positioned { .. } => "seek",
+            Op::Open(..) => "open",
+            Op::Close(_) => "close",
+            Op::SetNonblock(..) => "fcntl",
+            Op::Read(.., Via::Plain(_)) => "read",
+            Op::Read(..) => "readv",
+            Op::Write(.., Via::Plain(_)) => "write",
+            Op::Write(..) => "writev",
+            Op::Poll(_) => "poll",
+            Op::Fionread(..) => "fionread",
+            Op::GetStats(..) => "stats",
+            Op::Reset(_) => "reset",
+            Op::SetMode(..) => "set_mode",
+            Op::UnknownIoctl(..) => "bad_ioctl",
+            Op::Positioned(..) => "seek",
         }
     }
 
     /// Whether the operation is handed a deliberately bad buffer.
     pub fn faults(&self) -> bool {
         match self {
-            Op::Read { via, .. } | Op::Write { via, .. } => via.buffer() != Buffer::Valid,
-            Op::Fionread { buffer, .. }
-            | Op::GetStats { buffer, .. }
-            | Op::SetMode { buffer, .. } => *buffer != Buffer::Valid,
+            Op::Read(.., via) | Op::Write(.., via) => via.buffer() != Buffer::Valid,
+            Op::Fionread(_, buffer) | Op::GetStats(_, buffer) | Op::SetMode(.., buffer) => {
+                *buffer != Buffer::Valid
+            }
             _ => false,
         }
     }
@@ -221,15 +180,9 @@ pub enum Reply {
     /// The return value of any call but the ones below.
     Status(Result<u64, Errno>),
     /// A read's count, and the bytes it delivered to accessible memory.
-    Read {
-        result: Result<usize, Errno>,
-        data: Vec<u8>,
-    },
+    Read(Result<usize, Errno>, Vec<u8>),
     /// `poll(2)`'s return value and the file's `revents`.
-    Poll {
-        ready: usize,
-        revents: PollFlags,
-    },
+    Poll(usize, PollFlags),
     Stats(Result<Stats, Errno>),
 }
 
@@ -265,7 +218,7 @@ impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reply::Status(result) => fmt_result(f, result),
-            Reply::Read { result, data } => {
+            Reply::Read(result, data) => {
                 fmt_result(f, result)?;
                 if !data.is_empty() {
                     let shown = &data[..data.len().min(8)];
@@ -274,7 +227,7 @@ impl fmt::Display for Reply {
                 }
                 Ok(())
             }
-            Reply::Poll { ready, revents } => write!(f, "ready={ready} revents={revents:?}"),
+            Reply::Poll(ready, revents) => write!(f, "ready={ready} revents={revents:?}"),
             Reply::Stats(Ok(stats)) => {
                 let fields: Vec<String> = stats
                     .fields()
@@ -294,22 +247,9 @@ mod tests {
 
     #[test]
     fn reports_read_like_a_person_would() {
-        let op = Op::Read {
-            slot: 1,
-            len: 9,
-            via: Via::Vectored {
-                segments: vec![4, 5],
-                nowait: true,
-            },
-        };
-        assert_eq!(
-            format!("{op:?}"),
-            "Read { slot: 1, len: 9, via: Vectored { segments: [4, 5], nowait: true } }"
-        );
-        let reply = Reply::Read {
-            result: Ok(9),
-            data: (1..=9).collect(),
-        };
+        let op = Op::Read(1, 9, Via::Vectored(vec![4, 5], true));
+        assert_eq!(format!("{op:?}"), "Read(1, 9, Vectored([4, 5], true))");
+        let reply = Reply::Read(Ok(9), (1..=9).collect());
         assert_eq!(
             reply.to_string(),
             "Ok(9) data[9]=[01, 02, 03, 04, 05, 06, 07, 08]..."
@@ -320,21 +260,11 @@ mod tests {
 
     #[test]
     fn faults_are_recognised() {
-        let write = |buffer| Op::Write {
-            slot: 0,
-            len: 3,
-            data_seed: 1,
-            via: Via::Plain(buffer),
-        };
+        let write = |buffer| Op::Write(0, 3, 1, Via::Plain(buffer));
         assert!(!write(Buffer::Valid).faults());
         assert!(write(Buffer::Null).faults());
-        assert!(Op::SetMode {
-            slot: 0,
-            value: 1,
-            buffer: Buffer::Kernel
-        }
-        .faults());
-        assert_eq!(Buffer::Tail { accessible: 5 }.accessible(3), 3);
+        assert!(Op::SetMode(0, 1, Buffer::Kernel).faults());
+        assert_eq!(Buffer::Tail(5).accessible(3), 3);
         assert_eq!(Buffer::Kernel.accessible(3), 0);
     }
 

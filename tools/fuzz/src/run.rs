@@ -30,83 +30,72 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// How many operations before a failing one its report lists.
 const HISTORY: usize = 20;
 
-/// What to run.
-#[derive(Clone, Debug)]
+/// What to run, as the command line says.
 pub struct Config {
     pub device: PathBuf,
     pub seed: u64,
-    /// Operations drawn, before the run's end.
     pub ops: u64,
-    /// Files open at most at once.
     pub files: usize,
-    /// Child processes asleep in a call at most at once.
     pub processes: usize,
-    /// The largest read or write; `None` for twice the capacity plus one.
+    /// `None` for twice the capacity plus one.
     pub max_size: Option<usize>,
 }
 
 /// Why a run did not pass.
-#[derive(Debug)]
 pub enum RunError {
     /// The run could not be made, for reasons that say nothing about the
     /// device's behaviour.
     Setup(String),
-    /// The device did something the model says it must not.
-    Mismatch(Box<Mismatch>),
+    /// The index of the first operation the device got wrong, and the
+    /// report: the operations before it and the command line that replays
+    /// the run.
+    Mismatch(u64, String),
 }
 
-/// The first difference between the device and the model: the index of
-/// the operation and the report, with the operations before it and the
-/// command line that replays the run.
-#[derive(Debug)]
-pub struct Mismatch {
-    pub index: u64,
-    pub report: String,
-}
-
-/// What a passing run did.
-#[derive(Clone, Debug, Default)]
+/// What a passing run did, printed as one line.
+#[derive(Default)]
 pub struct Summary {
-    pub seed: u64,
-    pub capacity: u64,
-    pub ops: u64,
-    pub end_ops: u64,
+    seed: u64,
+    capacity: u64,
+    ops: u64,
+    end_ops: u64,
     /// Operations by name, the end's included.
-    pub kinds: BTreeMap<&'static str, u64>,
-    /// Calls that slept in a child, and how many slept at once at most.
-    pub sleeps: u64,
-    pub most_asleep: usize,
-    /// Operations handed a bad buffer, and faulting copies that stopped
-    /// short of the fault.
-    pub faults: u64,
-    pub short_copies: u64,
+    kinds: BTreeMap<&'static str, u64>,
+    sleeps: u64,
+    most_asleep: usize,
+    /// Operations handed a bad buffer.
+    faults: u64,
+    /// Faulting copies that stopped short of the fault.
+    short_copies: u64,
     /// The model's counters at the end.
-    pub stats: Stats,
+    stats: Stats,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "fuzz: seed={} capacity={} ops={}+{}",
-            self.seed, self.capacity, self.ops, self.end_ops
-        )?;
+        let (s, ops) = (&self.stats, (self.ops, self.end_ops));
+        write!(f, "fuzz: seed={} capacity={}", self.seed, self.capacity)?;
+        write!(f, " ops={}+{}", ops.0, ops.1)?;
         for (name, count) in &self.kinds {
             write!(f, " {name}={count}")?;
         }
-        let s = &self.stats;
         write!(
             f,
-            " sleeps={} most_asleep={} read_waits={} write_waits={} dropped_records={} faults={} \
-             short_copies={} verdict=PASS",
-            self.sleeps,
-            self.most_asleep,
-            s.read_waits,
-            s.write_waits,
-            s.dropped_records,
-            self.faults,
-            self.short_copies
-        )
+            " sleeps={} most_asleep={}",
+            self.sleeps, self.most_asleep
+        )?;
+        write!(
+            f,
+            " read_waits={} write_waits={}",
+            s.read_waits, s.write_waits
+        )?;
+        write!(f, " dropped_records={}", s.dropped_records)?;
+        write!(
+            f,
+            " faults={} short_copies={}",
+            self.faults, self.short_copies
+        )?;
+        write!(f, " verdict=PASS")
     }
 }
 
@@ -157,13 +146,13 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     for asleep in run.asleep.drain(..) {
         asleep.child.kill();
     }
-    outcome.map_err(RunError::Mismatch)?;
+    outcome?;
     run.summary.stats = run.model.stats();
     Ok(run.summary)
 }
 
 impl Run<'_> {
-    fn all(&mut self, baseline_mode: u32) -> Result<(), Box<Mismatch>> {
+    fn all(&mut self, baseline_mode: u32) -> Result<(), RunError> {
         // Fewer calls asleep than slots, so that a file can always be opened.
         let max_asleep = self.config.processes.min(self.config.files - 1);
         let mut generator = Generator::new(self.config.seed, self.max_len, max_asleep);
@@ -181,35 +170,24 @@ impl Run<'_> {
 
     /// Issues `op`, here or in a child if it sleeps, checks the reply and
     /// what it woke, and updates the model.
-    fn step(&mut self, op: Op) -> Result<(), Box<Mismatch>> {
+    fn step(&mut self, op: Op) -> Result<(), RunError> {
         let before = self.describe(op.slot());
-        if matches!(op, Op::Read { .. } | Op::Write { .. }) {
+        if matches!(op, Op::Read(..) | Op::Write(..)) {
             let mut probe = self.model.clone();
             if let Outcome::Sleeps(sleeper) = expect(&mut probe, &op, None, &mut 0) {
-                return self.sleep(op, probe, sleeper, before);
+                return self.sleep(op, probe, sleeper, &before);
             }
         }
         let reply = {
             let _armed = watchdog::arm(LIMIT);
             self.exec.run(&op)
         };
-        let Outcome::Reply(expected) = expect(
-            &mut self.model,
-            &op,
-            Some(&reply),
-            &mut self.summary.short_copies,
-        ) else {
+        let short = &mut self.summary.short_copies;
+        let Outcome::Reply(expected) = expect(&mut self.model, &op, Some(&reply), short) else {
             unreachable!("the probe said the call does not sleep");
         };
         if expected != reply {
-            let detail = difference(&expected, &reply);
-            return Err(self.mismatch(
-                format!("{op:?}"),
-                before,
-                expected.to_string(),
-                reply.to_string(),
-                detail,
-            ));
+            return Err(self.differ(&format!("{op:?}"), &before, &expected, &reply));
         }
         self.record(&op, &reply.to_string());
         self.wake_sleepers()
@@ -222,14 +200,12 @@ impl Run<'_> {
         op: Op,
         mut probe: Model,
         mut sleeper: Sleeper,
-        before: String,
-    ) -> Result<(), Box<Mismatch>> {
-        assert_eq!(
-            probe.sleep(&mut sleeper),
-            Wake::Slept,
-            "a call that waits sleeps"
-        );
-        let valid = matches!(&op, Op::Read { via, .. } | Op::Write { via, .. } if via.buffer() == Buffer::Valid);
+        before: &str,
+    ) -> Result<(), RunError> {
+        let slept = probe.sleep(&mut sleeper);
+        assert_eq!(slept, Wake::Slept, "a call that waits sleeps");
+        let valid =
+            matches!(&op, Op::Read(.., via) | Op::Write(.., via) if via.buffer() == Buffer::Valid);
         assert!(valid, "a call that sleeps is handed valid memory: {op:?}");
         let child = Child::spawn(&mut self.exec, &op)
             .unwrap_or_else(|err| panic!("cannot fork a process for a call that sleeps: {err}"));
@@ -244,54 +220,40 @@ impl Run<'_> {
 
     /// Applies the change the last operation made to every call asleep,
     /// and checks what those it woke returned or that they fell asleep.
-    fn wake_sleepers(&mut self) -> Result<(), Box<Mismatch>> {
+    fn wake_sleepers(&mut self) -> Result<(), RunError> {
         let mut i = 0;
         while i < self.sleepers.len() {
             let before = self.describe(self.sleepers[i].slot());
-            match self.model.wake(&mut self.sleepers[i]) {
-                Wake::Asleep => i += 1,
-                Wake::Slept => {
-                    self.await_sleep(i, before)?;
+            let (result, data) = match self.model.wake(&mut self.sleepers[i]) {
+                Wake::Asleep => {
                     i += 1;
+                    continue;
                 }
-                Wake::Done(result, data) => {
-                    self.sleepers.remove(i);
-                    let mut asleep = self.asleep.remove(i);
-                    let expected = match asleep.op {
-                        Op::Read { .. } => Reply::Read { result, data },
-                        _ => Reply::Status(result.map(|n| n as u64)),
-                    };
-                    let reply = {
-                        let _armed = watchdog::arm(LIMIT);
-                        asleep.child.reply(&asleep.op)
-                    };
-                    let op = format!("{:?} [woken in process {}]", asleep.op, asleep.child.pid());
-                    let reply = match reply {
-                        Ok(reply) => reply,
-                        Err(err) => {
-                            asleep.child.kill();
-                            let actual =
-                                format!("no reply within {LIMIT:?} (a lost wake-up?): {err}");
-                            return Err(self.mismatch(
-                                op,
-                                before,
-                                expected.to_string(),
-                                actual,
-                                None,
-                            ));
-                        }
-                    };
-                    if reply != expected {
-                        let detail = difference(&expected, &reply);
-                        return Err(self.mismatch(
-                            op,
-                            before,
-                            expected.to_string(),
-                            reply.to_string(),
-                            detail,
-                        ));
-                    }
-                    self.remember(format!("   {op} -> {reply}"));
+                Wake::Slept => {
+                    self.await_sleep(i, &before)?;
+                    i += 1;
+                    continue;
+                }
+                Wake::Done(result, data) => (result, data),
+            };
+            self.sleepers.remove(i);
+            let mut asleep = self.asleep.remove(i);
+            let expected = match asleep.op {
+                Op::Read(..) => Reply::Read(result, data),
+                _ => Reply::Status(result.map(|n| n as u64)),
+            };
+            let reply = {
+                let _armed = watchdog::arm(LIMIT);
+                asleep.child.reply(&asleep.op)
+            };
+            let op = format!("{:?} [woken in process {}]", asleep.op, asleep.child.pid());
+            match reply {
+                Ok(reply) if reply == expected => self.remember(format!("   {op} -> {reply}")),
+                Ok(reply) => return Err(self.differ(&op, &before, &expected, &reply)),
+                Err(err) => {
+                    asleep.child.kill();
+                    let actual = format!("no reply within {LIMIT:?} (a lost wake-up?): {err}");
+                    return Err(self.mismatch(&op, &before, &expected.to_string(), &actual));
                 }
             }
         }
@@ -301,19 +263,14 @@ impl Run<'_> {
     /// Waits until the device's wait counters show that the call of
     /// sleeper `i` sleeps, then checks every counter. The counter moves
     /// under the lock the call stored under, just before it sleeps.
-    fn await_sleep(&mut self, i: usize, before: String) -> Result<(), Box<Mismatch>> {
+    fn await_sleep(&mut self, i: usize, before: &str) -> Result<(), RunError> {
         let expected = self.model.stats();
         let slot = self.sleepers[i].slot();
         let deadline = Instant::now() + LIMIT;
-        let op = format!(
-            "{:?} [process {}]",
-            self.asleep[i].op,
-            self.asleep[i].child.pid()
-        );
-        let wanted = format!(
-            "asleep, with read_waits={} write_waits={}",
-            expected.read_waits, expected.write_waits
-        );
+        let (op, pid) = (&self.asleep[i].op, self.asleep[i].child.pid());
+        let op = format!("{op:?} [process {pid}]");
+        let (reads, writes) = (expected.read_waits, expected.write_waits);
+        let wanted = format!("asleep, with read_waits={reads} write_waits={writes}");
         loop {
             if self.asleep[i].child.has_returned() {
                 self.sleepers.remove(i);
@@ -325,43 +282,28 @@ impl Run<'_> {
                         format!("the child failed: {err}")
                     }
                 };
-                return Err(self.mismatch(op, before, wanted, actual, None));
+                return Err(self.mismatch(&op, before, &wanted, &actual));
             }
             let got = match self.exec.stats(slot) {
                 Ok(got) => got,
                 Err(errno) => {
-                    return Err(self.mismatch(
-                        op,
-                        before,
-                        wanted,
-                        format!("stats: {errno:?}"),
-                        None,
-                    ))
+                    let actual = format!("stats: {errno:?}");
+                    return Err(self.mismatch(&op, before, &wanted, &actual));
                 }
             };
-            let waits = |s: &Stats| (s.read_waits, s.write_waits);
-            if waits(&got) == waits(&expected) {
+            if (got.read_waits, got.write_waits) == (reads, writes) {
                 if got == expected {
                     return Ok(());
                 }
-                let detail = difference(&Reply::Stats(Ok(expected)), &Reply::Stats(Ok(got)));
-                return Err(self.mismatch(
-                    op,
-                    before,
-                    Reply::Stats(Ok(expected)).to_string(),
-                    Reply::Stats(Ok(got)).to_string(),
-                    detail,
-                ));
+                let (expected, got) = (Reply::Stats(Ok(expected)), Reply::Stats(Ok(got)));
+                return Err(self.differ(&op, before, &expected, &got));
             }
-            if got.read_waits > expected.read_waits
-                || got.write_waits > expected.write_waits
-                || Instant::now() > deadline
-            {
+            if got.read_waits > reads || got.write_waits > writes || Instant::now() > deadline {
                 let actual = format!(
                     "read_waits={} write_waits={}",
                     got.read_waits, got.write_waits
                 );
-                return Err(self.mismatch(op, before, wanted, actual, None));
+                return Err(self.mismatch(&op, before, &wanted, &actual));
             }
             std::thread::yield_now();
         }
@@ -386,11 +328,8 @@ impl Run<'_> {
     fn describe(&self, slot: usize) -> String {
         let s = self.model.stats();
         let file = match self.model.file(slot) {
-            Some(file) => format!(
-                "file {:?}{}",
-                file.access,
-                if file.nonblock { " O_NONBLOCK" } else { "" }
-            ),
+            Some(file) if file.nonblock => format!("file {:?} O_NONBLOCK", file.access),
+            Some(file) => format!("file {:?}", file.access),
             None => "no file".to_owned(),
         };
         let mode = self.model.mode().name();
@@ -401,23 +340,21 @@ impl Run<'_> {
         )
     }
 
-    fn mismatch(
-        &self,
-        op: String,
-        before: String,
-        expected: String,
-        actual: String,
-        detail: Option<String>,
-    ) -> Box<Mismatch> {
-        let c = self.config;
-        let mut report = format!(
-            "fuzz: MISMATCH at operation #{}\n  operation: {op}\n  before:    {before}\n",
-            self.index
-        );
-        report += &format!("  expected:  {expected}\n  actual:    {actual}\n");
-        if let Some(detail) = detail {
-            report += &format!("  detail:    {detail}\n");
+    /// A mismatch of two replies, with where they differ if their text
+    /// does not show it.
+    fn differ(&self, op: &str, before: &str, expected: &Reply, actual: &Reply) -> RunError {
+        let mut actual_text = actual.to_string();
+        if let Some(detail) = difference(expected, actual) {
+            actual_text += &format!("\n  detail:    {detail}");
         }
+        self.mismatch(op, before, &expected.to_string(), &actual_text)
+    }
+
+    fn mismatch(&self, op: &str, before: &str, expected: &str, actual: &str) -> RunError {
+        let c = self.config;
+        let mut report = format!("fuzz: MISMATCH at operation #{}\n", self.index);
+        report += &format!("  operation: {op}\n  before:    {before}\n");
+        report += &format!("  expected:  {expected}\n  actual:    {actual}\n");
         report += &format!("  last {} operations:\n", self.history.len());
         for line in &self.history {
             report += &format!("    {line}\n");
@@ -431,10 +368,7 @@ impl Run<'_> {
             c.processes,
             self.max_len
         );
-        Box::new(Mismatch {
-            index: self.index,
-            report,
-        })
+        RunError::Mismatch(self.index, report)
     }
 }
 
@@ -442,16 +376,7 @@ impl Run<'_> {
 /// show it: the first differing byte of a read, the differing statistics.
 fn difference(expected: &Reply, actual: &Reply) -> Option<String> {
     match (expected, actual) {
-        (
-            Reply::Read {
-                result: Ok(n),
-                data: want,
-            },
-            Reply::Read {
-                result: Ok(m),
-                data: got,
-            },
-        ) if n == m => {
+        (Reply::Read(Ok(n), want), Reply::Read(Ok(m), got)) if n == m => {
             let at = want.iter().zip(got).position(|(a, b)| a != b)?;
             Some(format!(
                 "first different byte at offset {at}: expected {:#04x}, got {:#04x}",
@@ -478,10 +403,7 @@ mod tests {
 
     #[test]
     fn differences_name_the_byte_or_the_field() {
-        let read = |data: Vec<u8>| Reply::Read {
-            result: Ok(3),
-            data,
-        };
+        let read = |data: Vec<u8>| Reply::Read(Ok(3), data);
         assert_eq!(
             difference(&read(vec![1, 2, 3]), &read(vec![1, 9, 3])).unwrap(),
             "first different byte at offset 1: expected 0x02, got 0x09"
