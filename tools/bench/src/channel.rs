@@ -9,6 +9,7 @@
 //! its end-of-file state); on a pipe its own descriptor, a `dup` of one end
 //! of a fresh pipe per run.
 
+use std::fs::OpenOptions as FileOptions;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -76,14 +77,9 @@ pub enum Channel {
     Pipe(PipeSize),
 }
 
-/// One thread's end of a channel.
+/// One thread's file: of the circbuf device, or one end of a pipe.
 #[derive(Debug)]
-pub enum Endpoint {
-    /// A file of the circbuf device.
-    Device(Device),
-    /// A descriptor of one end of a pipe.
-    Pipe(OwnedFd),
-}
+pub struct Endpoint(OwnedFd);
 
 impl Channel {
     /// Prepares the circbuf device at `path`: reads its capacity, refuses
@@ -94,18 +90,11 @@ impl Channel {
         let probe =
             Device::open(path, OpenOptions::new().read(true).nonblocking(true)).map_err(setup)?;
         let stats = probe.stats().map_err(setup)?;
-        check_alone(path, &stats).map_err(Error::Setup)?;
-        if stats.used > 0 && !reset {
-            return Err(Error::Setup(format!(
-                "{}: holds {} bytes from an earlier user; read them out or pass \
-                 --reset to discard them",
-                path.display(),
-                stats.used
-            )));
-        }
-        if stats.used > 0 {
-            // CIRCBUF_RESET needs write access; this writer comes and goes
-            // before any reader of ours opens, so no end of file is affected.
+        if reset && stats.used > 0 && check_idle(path, &Stats { used: 0, ..stats }).is_ok() {
+            // Only when nobody else has it open (else check_idle below says
+            // so), since their data would go too. CIRCBUF_RESET needs write
+            // access; this writer comes and goes before any reader of ours
+            // opens, so no end of file is affected.
             Device::open(path, OpenOptions::new().write(true).nonblocking(true))
                 .and_then(|writer| writer.reset())
                 .map_err(setup)?;
@@ -143,24 +132,25 @@ impl Channel {
     /// opened first end once the writers of this run have closed. A pipe
     /// does not care, but gets the same order so both runs are alike.
     pub fn open(&self, ratio: Ratio) -> Result<(Vec<Endpoint>, Vec<Endpoint>), Error> {
-        match self {
+        let failed = |what: &str, e: Errno| Error::Run(pipe_error(what, e));
+        let (read_end, write_end) = match self {
             Channel::Circbuf { probe, .. } => {
-                let open = |n: u32, options: &OpenOptions| {
+                let path = probe.path();
+                let open = |n: u32, options: &mut FileOptions| {
                     (0..n)
-                        .map(|_| Ok(Endpoint::Device(Device::open(probe.path(), options)?)))
-                        .collect::<Result<Vec<_>, Error>>()
+                        .map(|_| Ok(Endpoint(options.open(path)?.into())))
+                        .collect::<io::Result<Vec<_>>>()
+                        .map_err(|e| Error::Run(format!("{}: open: {e}", path.display())))
                 };
-                let readers = open(ratio.readers, OpenOptions::new().read(true))?;
-                Ok((
+                let readers = open(ratio.readers, FileOptions::new().read(true))?;
+                return Ok((
                     readers,
-                    open(ratio.writers, OpenOptions::new().write(true))?,
-                ))
+                    open(ratio.writers, FileOptions::new().write(true))?,
+                ));
             }
             Channel::Pipe(size) => {
-                let failed = |what: &str, e: Errno| Error::Run(pipe_error(what, e));
-                let (read_end, write_end) =
-                    pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("pipe2", e))?;
-                let actual = fcntl_setpipe_size(&write_end, size.requested)
+                let ends = pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("pipe2", e))?;
+                let actual = fcntl_setpipe_size(&ends.1, size.requested)
                     .map_err(|e| failed("F_SETPIPE_SZ", e))?;
                 if actual != size.actual {
                     return Err(Error::Run(format!(
@@ -168,20 +158,21 @@ impl Channel {
                         size.actual
                     )));
                 }
-                let copies = |end: &OwnedFd, n: u32| {
-                    (0..n)
-                        .map(|_| fcntl_dupfd_cloexec(end, 0).map(Endpoint::Pipe))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| failed("F_DUPFD_CLOEXEC", e))
-                };
-                // The originals close on return, so the pipe's end of file
-                // comes when the last writer thread closes its copy.
-                Ok((
-                    copies(&read_end, ratio.readers)?,
-                    copies(&write_end, ratio.writers)?,
-                ))
+                ends
             }
-        }
+        };
+        let copies = |end: &OwnedFd, n: u32| {
+            (0..n)
+                .map(|_| fcntl_dupfd_cloexec(end, 0).map(Endpoint))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| failed("F_DUPFD_CLOEXEC", e))
+        };
+        // The originals close on return, so the pipe's end of file comes
+        // when the last writer thread closes its copy.
+        Ok((
+            copies(&read_end, ratio.readers)?,
+            copies(&write_end, ratio.writers)?,
+        ))
     }
 
     /// circbuf's counters now; `None` for a pipe, which has none.
@@ -192,37 +183,36 @@ impl Channel {
         }
     }
 
-    /// Checks that circbuf is empty and that nobody but this process's
-    /// probe has it open, as a run must start; a pipe always is.
+    /// Checks that circbuf is idle, as a run must start (see
+    /// [`check_idle`]); a pipe always is.
     pub fn check_idle(&self) -> Result<(), Error> {
-        let (Channel::Circbuf { probe, .. }, Some(stats)) = (self, self.stats()?) else {
-            return Ok(());
-        };
-        check_alone(probe.path(), &stats).map_err(Error::Run)?;
-        if stats.used != 0 {
-            return Err(Error::Run(format!(
-                "{}: {} bytes were left in the ring after a run",
-                probe.path().display(),
-                stats.used
-            )));
+        match (self, self.stats()?) {
+            (Channel::Circbuf { probe, .. }, Some(stats)) => {
+                check_idle(probe.path(), &stats).map_err(Error::Run)
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
-/// Fails when files other than the probe have the device open: other
-/// readers would take data this run counts on, other writers would add
-/// data and hold off end of file.
-fn check_alone(path: &Path, stats: &Stats) -> Result<(), String> {
-    let other_readers = stats.readers.saturating_sub(1);
-    if other_readers > 0 || stats.writers > 0 {
-        return Err(format!(
-            "{}: busy: {other_readers} other reader(s) and {} writer(s) have it open",
-            path.display(),
-            stats.writers
-        ));
+/// Fails when the device holds data or files other than the probe have it
+/// open: other readers would take data this run counts on, other writers
+/// would add data and hold off end of file.
+fn check_idle(path: &Path, stats: &Stats) -> Result<(), String> {
+    let (path, others) = (path.display(), stats.readers.saturating_sub(1));
+    if others > 0 || stats.writers > 0 {
+        let writers = stats.writers;
+        Err(format!(
+            "{path}: busy: {others} other reader(s) and {writers} writer(s) have it open"
+        ))
+    } else if stats.used > 0 {
+        let used = stats.used;
+        Err(format!(
+            "{path}: holds {used} bytes; read them out or pass --reset to discard them"
+        ))
+    } else {
+        Ok(())
     }
-    Ok(())
 }
 
 /// What a failed pipe call `what` says.
@@ -230,42 +220,35 @@ fn pipe_error(what: &str, errno: Errno) -> String {
     format!("pipe: {what}: {}", io::Error::from(errno))
 }
 
-/// Restarts a pipe call that a signal interrupted, as [`Device`] does.
-fn restarted<T>(mut call: impl FnMut() -> rustix::io::Result<T>) -> Result<T, Errno> {
-    loop {
-        match call() {
-            Err(Errno::INTR) => continue,
-            result => return result,
-        }
-    }
-}
-
 impl Endpoint {
+    /// Runs `call`, restarting it when a signal interrupts it.
+    fn restarted(
+        what: &str,
+        mut call: impl FnMut() -> rustix::io::Result<usize>,
+    ) -> Result<usize, Error> {
+        loop {
+            match call() {
+                Err(Errno::INTR) => continue,
+                result => {
+                    return result
+                        .map_err(|e| Error::Run(format!("{what}: {}", io::Error::from(e))))
+                }
+            }
+        }
+    }
+
     /// Reads up to `buf.len()` bytes, blocking while the channel is empty;
-    /// `Ok(0)` is end of file. Interrupted reads are restarted.
+    /// `Ok(0)` is end of file.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        match self {
-            Endpoint::Device(device) => Ok(device.read(buf)?),
-            Endpoint::Pipe(fd) => restarted(|| rustix::io::read(fd, &mut *buf))
-                .map_err(|e| Error::Run(pipe_error("read", e))),
-        }
+        Self::restarted("read", || rustix::io::read(&self.0, &mut *buf))
     }
 
-    /// Writes `buf`, blocking while the channel is full, and returns how
-    /// many bytes were taken. Interrupted writes are restarted.
-    pub fn write(&self, buf: &[u8]) -> Result<usize, Error> {
-        match self {
-            Endpoint::Device(device) => Ok(device.write(buf)?),
-            Endpoint::Pipe(fd) => restarted(|| rustix::io::write(fd, buf))
-                .map_err(|e| Error::Run(pipe_error("write", e))),
-        }
-    }
-
-    /// Writes all of `buf`, returning the number of write calls it took.
+    /// Writes all of `buf`, blocking while the channel is full, and returns
+    /// the number of write calls it took.
     pub fn write_all(&self, buf: &[u8]) -> Result<u64, Error> {
         let (mut sent, mut calls) = (0, 0);
         while sent < buf.len() {
-            match self.write(&buf[sent..])? {
+            match Self::restarted("write", || rustix::io::write(&self.0, &buf[sent..]))? {
                 0 => return Err(Error::Run("write stored nothing".into())),
                 n => sent += n,
             }
@@ -364,9 +347,21 @@ mod tests {
             ..Stats::default()
         };
         let path = Path::new("/dev/circbuf");
-        assert_eq!(check_alone(path, &stats(1, 0)), Ok(()));
+        assert_eq!(check_idle(path, &stats(1, 0)), Ok(()));
         assert_eq!(
-            check_alone(path, &stats(3, 1)),
+            check_idle(
+                path,
+                &Stats {
+                    used: 5,
+                    ..stats(1, 0)
+                }
+            ),
+            Err(
+                "/dev/circbuf: holds 5 bytes; read them out or pass --reset to discard them".into()
+            )
+        );
+        assert_eq!(
+            check_idle(path, &stats(3, 1)),
             Err("/dev/circbuf: busy: 2 other reader(s) and 1 writer(s) have it open".into())
         );
     }
