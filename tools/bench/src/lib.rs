@@ -9,17 +9,21 @@
 //! Every failure is an [`Error`], which also tells whether the run could not
 //! start or went wrong once started, for the exit status.
 
-pub mod channel;
-pub mod copy;
-pub mod distribution;
-pub mod environment;
-pub mod latency;
+mod channel;
+mod copy;
+mod distribution;
+mod environment;
+mod latency;
 pub mod mapped;
 pub mod options;
-pub mod placement;
+mod placement;
 pub mod plot;
-pub mod report;
-pub mod throughput;
+mod report;
+mod run;
+mod throughput;
+
+pub use report::Report;
+pub use run::run;
 
 use std::fmt;
 

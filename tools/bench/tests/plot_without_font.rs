@@ -4,40 +4,29 @@
 
 use std::path::PathBuf;
 
-use bench::channel::PipeSize;
-use bench::copy::CopyBound;
-use bench::options::Ratio;
-use bench::plot;
-use bench::report::{Header, Point, Report};
-use bench::throughput::Measurement;
+use bench::{plot, Report};
+use serde_json::json;
 
-/// Two sizes at 1:1, the pipe at `mb_per_s` and circbuf at twice that.
+/// Two sizes at 1:1, the pipe at `mb_per_s` and circbuf at twice that, as
+/// `--json` writes them.
 fn report() -> Report {
-    let at = |mb_per_s: u64| Measurement::new(mb_per_s * 1_000_000, 1, (1, 1), 1.0, 5000.0);
-    let point = |size, rate| Point::new(size, Ratio::new(1, 1), Some(at(2 * rate)), at(rate), None);
-    Report {
-        header: Header {
-            kernel: "6.12.0".into(),
-            cpus: 2,
-            device: Some("/dev/circbuf".into()),
-            capacity: 4096,
-            pipe_size: PipeSize {
-                requested: 4096,
-                actual: 4096,
-            },
-            command_line: "bench".into(),
-            duration_s: Some(0.5),
-            bytes_per_point: None,
-            read_size: 65536,
-            latency_gap_s: 0.002,
-        },
-        copy: CopyBound {
-            bandwidths: vec![],
-            bound_mb_s: 5000.0,
-        },
-        points: vec![point(64, 10), point(4096, 900)],
-        latency: vec![],
-    }
+    let at = |mb_per_s: u64| {
+        json!({"bytes": mb_per_s * 1_000_000, "messages": 1, "write_calls": 1, "read_calls": 1,
+               "seconds": 1.0, "mb_per_s": mb_per_s, "ops_per_s": 1.0, "bound_fraction": 0.1})
+    };
+    let point = |size, rate| {
+        json!({"size": size, "writers": 1, "readers": 1, "circbuf": at(2 * rate),
+               "pipe": at(rate), "circbuf_over_pipe": 2.0})
+    };
+    let report = json!({
+        "header": {"kernel": "6.12.0", "cpus": 2, "device": "/dev/circbuf", "capacity": 4096,
+                   "pipe_size": {"requested": 4096, "actual": 4096}, "command_line": "bench",
+                   "duration_s": 0.5, "read_size": 65536, "latency_gap_s": 0.002},
+        "copy": {"bandwidths": [], "bound_mb_s": 5000.0},
+        "points": [point(64, 10), point(4096, 900)],
+        "latency": [],
+    });
+    serde_json::from_value(report).expect("a report as --json writes it")
 }
 
 #[test]

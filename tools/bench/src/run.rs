@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The sequence of a run: set up both channels, print the header, time
+//! memcpy, sweep the throughput points (circbuf, its mapped consumer if
+//! asked, then the pipe at each point, printing each row as it finishes),
+//! sample wake-up latency, then write the CSV, JSON and plot asked for.
+
+use std::path::Path;
+
+use crate::channel::{Channel, PipeSize};
+use crate::copy::CopyBound;
+use crate::mapped::Consumer;
+use crate::options::Cli;
+use crate::report::{self, Header, Point, Report};
+use crate::throughput::Budget;
+use crate::{environment, latency, plot, throughput, Error};
+
+/// Runs the measurements `cli` asks for and writes their outputs.
+pub fn run(cli: &Cli) -> Result<(), Error> {
+    let circbuf = (!cli.pipe_only)
+        .then(|| Channel::circbuf(&cli.device, cli.reset))
+        .transpose()?;
+    let capacity = circbuf.as_ref().map_or(cli.capacity, Channel::capacity);
+    let pipe_size = PipeSize::probe(capacity)?;
+    let pipe = Channel::Pipe(pipe_size);
+    // Settled before the measurements, not after minutes of them.
+    let plot_text =
+        cli.plot.is_some() && plot::load_text_font(cli.font.as_deref()).map_err(Error::Setup)?;
+
+    let budget = cli
+        .bytes
+        .map_or(Budget::Duration(cli.duration), Budget::Bytes);
+    let header = Header {
+        kernel: environment::kernel_release(),
+        cpus: environment::cpus(),
+        device: circbuf.as_ref().map(|_| cli.device.display().to_string()),
+        capacity,
+        pipe_size,
+        command_line: environment::command_line(std::env::args_os()),
+        duration_s: cli.bytes.is_none().then_some(cli.duration.as_secs_f64()),
+        bytes_per_point: cli.bytes,
+        read_size: cli.read_size,
+        latency_gap_s: cli.latency_gap.as_secs_f64(),
+    };
+    println!("{}", report::header_lines(&header).join("\n"));
+    if pipe_size.actual < capacity {
+        eprintln!(
+            "bench: warning: the pipe holds {} bytes, less than the capacity of {capacity}; \
+             raising fs.pipe-max-size or running as root lifts the limit",
+            pipe_size.actual
+        );
+    }
+
+    let copy = CopyBound::measure(cli.copy_duration());
+    let bound_mb_s = copy.bound_mb_s;
+    println!("{}", report::copy_lines(&copy).join("\n"));
+
+    println!("\n{}", report::table_header(cli.mapped));
+    let mut points = Vec::new();
+    for &ratio in &cli.ratios {
+        for &size in &cli.sizes {
+            let measure = |channel: &Channel, consumer| {
+                let read_size = cli.read_size;
+                throughput::measure(
+                    channel, size, ratio, budget, read_size, consumer, bound_mb_s,
+                )
+            };
+            let read = |c| measure(c, Consumer::Read);
+            let circbuf_point = circbuf.as_ref().map(read).transpose()?;
+            let mapped = circbuf.as_ref().filter(|_| cli.mapped);
+            let mapped_point = mapped.map(|c| measure(c, Consumer::Mapped)).transpose()?;
+            let pipe_point = read(&pipe)?;
+            let point = Point::new(size, ratio, circbuf_point, pipe_point, mapped_point);
+            println!("{}", report::table_row(&point));
+            points.push(point);
+        }
+    }
+
+    let mut latencies = Vec::new();
+    if cli.latency_samples > 0 {
+        for channel in circbuf.iter().chain([&pipe]) {
+            let Some(latency) = latency::measure(channel, cli.latency_samples, cli.latency_gap)?
+            else {
+                continue;
+            };
+            let samples = latency.summary.samples;
+            if let Some(sleeps) = latency.reader_sleeps.filter(|&n| n < samples as u64) {
+                eprintln!(
+                    "bench: warning: the circbuf reader slept only {sleeps} times in {samples} \
+                     latency samples; a longer --latency-gap makes sure it is asleep"
+                );
+            }
+            latencies.push(latency);
+        }
+        println!();
+        println!("{}", report::latency_lines(&latencies).join("\n"));
+    }
+
+    let report = Report {
+        header,
+        copy,
+        points,
+        latency: latencies,
+    };
+    write_outputs(cli, &report, plot_text)
+}
+
+fn write_outputs(cli: &Cli, report: &Report, plot_text: bool) -> Result<(), Error> {
+    let failed =
+        |path: &Path, e: &dyn std::fmt::Display| Error::Setup(format!("{}: {e}", path.display()));
+    let write =
+        |path: &Path, text: String| std::fs::write(path, text).map_err(|e| failed(path, &e));
+    if let Some(path) = &cli.csv {
+        write(path, report::csv(&report.points))?;
+    }
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_string_pretty(report).map_err(|e| failed(path, &e))?;
+        write(path, json + "\n")?;
+    }
+    if let Some(path) = &cli.plot {
+        plot::draw(report, path, plot_text).map_err(Error::Setup)?;
+    }
+    Ok(())
+}
