@@ -19,14 +19,7 @@ use crate::raw::{self, Guarded, Target};
 
 /// Every event a file can be polled for, so that `revents` is exactly the
 /// device's mask (`POLLHUP` comes whether asked for or not).
-const POLL_EVENTS: PollFlags = PollFlags::IN
-    .union(PollFlags::PRI)
-    .union(PollFlags::OUT)
-    .union(PollFlags::RDNORM)
-    .union(PollFlags::RDBAND)
-    .union(PollFlags::WRNORM)
-    .union(PollFlags::WRBAND)
-    .union(PollFlags::RDHUP);
+const POLL_EVENTS: PollFlags = PollFlags::all();
 
 /// `preadv2`/`pwritev2`'s offset for "the current position", the only one
 /// a stream accepts.
@@ -56,13 +49,10 @@ impl Executor {
     /// Closes every file but `slot`'s, in a child process that must not
     /// keep the others open.
     pub fn keep_only(&mut self, slot: usize) {
-        for (_, file) in self
-            .files
-            .iter_mut()
-            .enumerate()
-            .filter(|(s, _)| *s != slot)
-        {
-            drop(file.take());
+        for (s, file) in self.files.iter_mut().enumerate() {
+            if s != slot {
+                *file = None;
+            }
         }
     }
 

@@ -33,18 +33,8 @@ pub struct Generator {
     max_len: usize,
     /// How many calls may sleep at once.
     max_asleep: usize,
-    /// The last step of the run's end, once it has begun.
-    end: Option<End>,
-}
-
-/// The steps that end a run, after every call asleep was released and
-/// every file closed: where the end has got to.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
-    Reading,
-    ModeSet,
-    StatsTaken,
-    Closed,
+    /// How many of the fixed steps of the run's end were drawn.
+    ended: usize,
 }
 
 impl Generator {
@@ -55,7 +45,7 @@ impl Generator {
             rng: Rng::new(seed),
             max_len,
             max_asleep,
-            end: None,
+            ended: 0,
         }
     }
 
@@ -262,57 +252,52 @@ impl Generator {
     /// that does it is opened first if no awake one can.
     fn release(&mut self, model: &Model, asleep: &[Sleeper]) -> Op {
         let open = awake(model, asleep);
-        let can = |pred: fn(Access) -> bool| {
-            open.iter()
-                .copied()
-                .find(|&s| model.file(s).is_some_and(|f| pred(f.access)))
+        let reads = matches!(asleep, [Sleeper::Write { .. }]);
+        let (access, can): (_, fn(Access) -> bool) = match reads {
+            true => (Access::Read, Access::can_read),
+            false => (Access::Write, Access::can_write),
         };
-        let (wanted, access, op) = match asleep {
-            [Sleeper::Write { .. }] => {
+        // Drawn whether or not the write is made, so that runs replay.
+        let data_seed = matches!(asleep, [Sleeper::Read { .. }]).then(|| self.rng.next_u64());
+        let wanted = open
+            .iter()
+            .find(|&&s| model.file(s).is_some_and(|f| can(f.access)));
+        match (wanted, model.slots(false).first(), data_seed) {
+            (Some(&slot), ..) if reads => {
                 let len = model.capacity();
-                let read = Op::Read(0, len, Via::Vectored(vec![len], true));
-                (can(Access::can_read), Access::Read, read)
+                Op::Read(slot, len, Via::Vectored(vec![len], true))
             }
-            [Sleeper::Read { .. }] => {
-                let write = Op::Write(0, 1, self.rng.next_u64(), Via::Vectored(vec![1], true));
-                (can(Access::can_write), Access::Write, write)
-            }
-            _ => (can(Access::can_write), Access::Write, Op::Close(0)),
-        };
-        match (wanted, model.slots(false).first()) {
-            (Some(slot), _) => with_slot(op, slot),
-            (_, Some(&slot)) => Op::Open(slot, access, true),
+            (Some(&slot), _, Some(seed)) => Op::Write(slot, 1, seed, Via::Vectored(vec![1], true)),
+            (Some(&slot), ..) => Op::Close(slot),
+            (_, Some(&slot), _) => Op::Open(slot, access, true),
             _ => Op::Close(open[0]),
         }
     }
 
     /// The next operation of the run's end, or `None` once it is over:
     /// release what sleeps, close every file, read what is left through a
-    /// new file (checking every byte), restore the mode the run found, and
-    /// compare the statistics one last time.
+    /// new file in slot 0 (checking every byte), restore the mode the run
+    /// found, and compare the statistics one last time.
     pub fn end(&mut self, model: &Model, asleep: &[Sleeper], baseline_mode: u32) -> Option<Op> {
-        const SLOT: usize = 0;
         if !asleep.is_empty() {
             return Some(self.release(model, asleep));
         }
         let open = model.slots(true);
-        let (next, op) = match self.end {
-            None if !open.is_empty() => return Some(Op::Close(open[0])),
-            None => (End::Reading, Op::Open(SLOT, Access::ReadWrite, true)),
-            Some(End::Reading) if model.used() > 0 => {
-                let len = model.used().min(self.max_len);
-                return Some(Op::Read(SLOT, len, Via::Plain(Buffer::Valid)));
-            }
-            Some(End::Reading) => (
-                End::ModeSet,
-                Op::SetMode(SLOT, baseline_mode, Buffer::Valid),
-            ),
-            Some(End::ModeSet) => (End::StatsTaken, Op::GetStats(SLOT, Buffer::Valid)),
-            Some(End::StatsTaken) => (End::Closed, Op::Close(SLOT)),
-            Some(End::Closed) => return None,
-        };
-        self.end = Some(next);
-        Some(op)
+        if self.ended == 0 && !open.is_empty() {
+            return Some(Op::Close(open[0]));
+        }
+        if self.ended == 1 && model.used() > 0 {
+            let len = model.used().min(self.max_len);
+            return Some(Op::Read(0, len, Via::Plain(Buffer::Valid)));
+        }
+        let steps = [
+            Op::Open(0, Access::ReadWrite, true),
+            Op::SetMode(0, baseline_mode, Buffer::Valid),
+            Op::GetStats(0, Buffer::Valid),
+            Op::Close(0),
+        ];
+        self.ended += 1;
+        steps.into_iter().nth(self.ended - 1)
     }
 }
 
@@ -323,15 +308,6 @@ fn awake(model: &Model, asleep: &[Sleeper]) -> Vec<usize> {
         .into_iter()
         .filter(|&s| asleep.iter().all(|a| a.slot() != s))
         .collect()
-}
-
-/// `op` on `slot` instead.
-fn with_slot(mut op: Op, new: usize) -> Op {
-    match &mut op {
-        Op::Read(slot, ..) | Op::Write(slot, ..) | Op::Close(slot) => *slot = new,
-        _ => unreachable!("only reads, writes and closes release"),
-    }
-    op
 }
 
 #[cfg(test)]
