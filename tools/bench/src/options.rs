@@ -114,7 +114,7 @@ impl Cli {
 
 /// A number of writer and reader threads, each with its own open file,
 /// written `W:R`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ratio {
     /// Writer threads.
     pub writers: u32,

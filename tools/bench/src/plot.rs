@@ -12,13 +12,13 @@
 //! caption, axis labels and legend instead.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use plotters::element::{DashedPathElement, DynElement, IntoDynElement};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
+use crate::options::Ratio;
 use crate::report::{format_size, Report};
 
 /// Sans fonts looked for, best first, with the Debian package of each.
@@ -40,37 +40,33 @@ const LEGEND_WIDTH: u32 = 260;
 /// else the first of [`FONTS`] that is installed. False, with a warning,
 /// when the plot has to go without text.
 pub fn load_text_font(given: Option<&Path>) -> Result<bool, String> {
-    if let Some(font) = given {
-        return load_font(font).map(|()| true);
-    }
-    let installed = FONTS.iter().map(|(path, _)| Path::new(path));
-    let Some(font) = installed.clone().find(|path| path.is_file()) else {
+    let installed = || {
+        FONTS
+            .iter()
+            .map(|(path, _)| Path::new(path))
+            .find(|p| p.is_file())
+    };
+    let Some(font) = given.or_else(installed) else {
         let packages: Vec<&str> = FONTS.iter().map(|(_, package)| *package).collect();
         let packages = packages.join(" or ");
         eprintln!("bench: warning: no font found (Debian: {packages}); the plot will have no text");
         return Ok(false);
     };
-    let loaded = load_font(font);
-    if let Err(e) = &loaded {
-        eprintln!("bench: warning: {e}; the plot will have no text");
+    let bytes = std::fs::read(font).map_err(|e| format!("{}: {e}", font.display()));
+    // plotters keeps fonts by `&'static` reference for the rest of the
+    // process; a run loads one, so the leak is that lifetime.
+    let loaded = bytes.and_then(|bytes| {
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        register_font(FAMILY, FontStyle::Normal, bytes)
+            .map_err(|_| format!("{}: not a TrueType or OpenType font", font.display()))
+    });
+    match loaded {
+        Err(e) if given.is_none() => {
+            eprintln!("bench: warning: {e}; the plot will have no text");
+            Ok(false)
+        }
+        result => result.map(|()| true),
     }
-    Ok(loaded.is_ok())
-}
-
-/// Registers the font at `path` for the plot's text. The first call of a
-/// process decides; later calls return its outcome.
-fn load_font(path: &Path) -> Result<(), String> {
-    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
-    LOADED
-        .get_or_init(|| {
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            // plotters keeps fonts by `&'static` reference for the rest of
-            // the process; this runs once, so the leak is that lifetime.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            register_font(FAMILY, FontStyle::Normal, bytes)
-                .map_err(|_| format!("{}: not a TrueType or OpenType font", path.display()))
-        })
-        .clone()
 }
 
 /// A tick value of the log rate axis (powers of ten) without the trailing
@@ -96,37 +92,31 @@ enum Look {
 }
 
 impl Look {
-    /// The line through `points`, in the chart's or the legend's coordinates.
-    fn line<DB: DrawingBackend, C: Clone + 'static>(
+    /// The line through `points` and markers at `marks`, in the chart's or
+    /// the legend's coordinates.
+    fn elements<DB: DrawingBackend, C: Copy + 'static>(
         self,
         colour: RGBAColor,
         points: Vec<C>,
-    ) -> DynElement<'static, DB, C> {
-        let width = match self {
+        marks: &[C],
+    ) -> Vec<DynElement<'static, DB, C>> {
+        let style = colour.stroke_width(match self {
             Look::Read => 3,
             Look::Pipe | Look::Mapped => 2,
             Look::Bound => 1,
-        };
-        let style = colour.stroke_width(width);
-        match self {
+        });
+        let line = match self {
             Look::Pipe => DashedPathElement::new(points, 10, 6, style).into_dyn(),
             Look::Mapped => DashedPathElement::new(points, 3, 4, style).into_dyn(),
             Look::Read | Look::Bound => PathElement::new(points, style).into_dyn(),
-        }
-    }
-
-    /// The marker of a point of the line; the copy bound has none.
-    fn marker<DB: DrawingBackend, C: Clone + 'static>(
-        self,
-        colour: RGBAColor,
-        at: C,
-    ) -> Option<DynElement<'static, DB, C>> {
-        match self {
+        };
+        let markers = marks.iter().filter_map(|&at| match self {
             Look::Read => Some(Circle::new(at, 4, colour.filled()).into_dyn()),
             Look::Pipe => Some(TriangleMarker::new(at, 5, colour.filled()).into_dyn()),
             Look::Mapped => Some(Cross::new(at, 6, colour.stroke_width(2)).into_dyn()),
             Look::Bound => None,
-        }
+        });
+        std::iter::once(line).chain(markers).collect()
     }
 }
 
@@ -142,24 +132,19 @@ struct Line {
 /// The lines of `report`'s points: per ratio, circbuf's (if measured), the
 /// pipe's and the mapped consumer's (if measured), in one colour.
 fn lines(report: &Report) -> Vec<Line> {
-    let mut ratios: Vec<(u32, u32)> = Vec::new();
-    for point in &report.points {
-        if !ratios.contains(&(point.writers, point.readers)) {
-            ratios.push((point.writers, point.readers));
-        }
-    }
+    let mut ratios: Vec<Ratio> = report.points.iter().map(|p| p.ratio).collect();
+    // The points come ratio by ratio.
+    ratios.dedup();
+    let looks = [
+        (Look::Read, "circbuf"),
+        (Look::Pipe, "pipe"),
+        (Look::Mapped, "circbuf mapped"),
+    ];
     let mut lines = Vec::new();
-    for (i, &(writers, readers)) in ratios.iter().enumerate() {
-        let looks = [
-            (Look::Read, "circbuf"),
-            (Look::Pipe, "pipe"),
-            (Look::Mapped, "circbuf mapped"),
-        ];
+    for (i, &ratio) in ratios.iter().enumerate() {
         for (look, name) in looks {
-            let mut points: Vec<(f64, f64)> = report
-                .points
-                .iter()
-                .filter(|p| (p.writers, p.readers) == (writers, readers))
+            let at_ratio = report.points.iter().filter(|p| p.ratio == ratio);
+            let mut points: Vec<(f64, f64)> = at_ratio
                 .filter_map(|p| {
                     let channel = match look {
                         Look::Read => p.circbuf,
@@ -173,9 +158,10 @@ fn lines(report: &Report) -> Vec<Line> {
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             if look == Look::Pipe || !points.is_empty() {
+                let (label, colour) = (format!("{name} {ratio}"), Palette99::pick(i).to_rgba());
                 lines.push(Line {
-                    label: format!("{name} {writers}:{readers}"),
-                    colour: Palette99::pick(i).to_rgba(),
+                    label,
+                    colour,
                     look,
                     points,
                 });
@@ -252,18 +238,19 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
     }
     mesh.draw().map_err(|e| failed(&e))?;
     for line in &lines {
-        let (look, colour) = (line.look, line.colour);
-        let markers = line.points.iter().filter_map(|&at| look.marker(colour, at));
-        let elements = std::iter::once(look.line(colour, line.points.clone())).chain(markers);
+        let elements = line
+            .look
+            .elements(line.colour, line.points.clone(), &line.points);
         chart.draw_series(elements).map_err(|e| failed(&e))?;
     }
     if let Some(area) = legend_area {
         let style =
             TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
         for (y, line) in (80..).step_by(24).zip(&lines) {
-            let (look, colour) = (line.look, line.colour);
-            let sample = std::iter::once(look.line(colour, vec![(10, y), (50, y)]));
-            for element in sample.chain(look.marker(colour, (30, y))) {
+            let sample = line
+                .look
+                .elements(line.colour, vec![(10, y), (50, y)], &[(30, y)]);
+            for element in sample {
                 area.draw(&element).map_err(|e| failed(&e))?;
             }
             let label = Text::new(line.label.clone(), (60, y), style.clone());

@@ -18,14 +18,12 @@ use crate::throughput::Measurement;
 /// Everything one run measured, as written to `--json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    /// The machine and the settings.
-    pub header: Header,
-    /// memcpy bandwidth and the bound it sets.
-    pub copy: CopyBound,
-    /// One entry per message size and ratio, in the order run.
-    pub points: Vec<Point>,
-    /// One entry per channel measured; empty with `--latency-samples 0`.
-    pub latency: Vec<Latency>,
+    pub(crate) header: Header,
+    pub(crate) copy: CopyBound,
+    /// One per message size and ratio, in the order run.
+    pub(crate) points: Vec<Point>,
+    /// One per channel measured; empty with `--latency-samples 0`.
+    pub(crate) latency: Vec<Latency>,
 }
 
 /// The machine and the settings of a run.
@@ -35,44 +33,33 @@ pub struct Header {
     pub kernel: String,
     /// CPUs this process may use.
     pub cpus: usize,
-    /// The device path; `None` with `--pipe-only`.
+    /// `None` with `--pipe-only`.
     pub device: Option<String>,
     /// The device's capacity (with `--pipe-only`, the capacity assumed).
     pub capacity: usize,
-    /// The pipe's requested and actual size.
     pub pipe_size: PipeSize,
-    /// How `bench` was invoked.
     pub command_line: String,
-    /// Seconds writers write per point and channel, if timed.
+    /// Seconds of writing per point and channel, if timed.
     pub duration_s: Option<f64>,
     /// Bytes written per point and channel, if budgeted.
     pub bytes_per_point: Option<u64>,
-    /// Bytes each reader asks for per read.
     pub read_size: usize,
-    /// Seconds the writer waits before each latency sample.
     pub latency_gap_s: f64,
 }
 
-/// Both channels at one message size and ratio.
+/// Both channels at one message size and ratio, and their MB/s over each
+/// other's; circbuf's are `None` with `--pipe-only`, the mapped consumer's
+/// without `--mapped`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
-    /// Bytes per message.
     pub size: usize,
-    /// Writer threads.
-    pub writers: u32,
-    /// Reader threads.
-    pub readers: u32,
-    /// circbuf's result; `None` with `--pipe-only`.
+    #[serde(flatten)]
+    pub ratio: Ratio,
     pub circbuf: Option<Measurement>,
-    /// The pipe's result.
     pub pipe: Measurement,
-    /// circbuf's MB/s over the pipe's; `None` with `--pipe-only`.
     pub circbuf_over_pipe: Option<f64>,
-    /// circbuf read through its mapped consumer; only with `--mapped`.
     pub mapped: Option<Measurement>,
-    /// The mapped consumer's MB/s over the pipe's.
     pub mapped_over_pipe: Option<f64>,
-    /// The mapped consumer's MB/s over circbuf read(2)'s.
     pub mapped_over_read: Option<f64>,
 }
 
@@ -86,16 +73,18 @@ impl Point {
         mapped: Option<Measurement>,
     ) -> Self {
         let over = |a: Option<Measurement>, b: Option<Measurement>| Some(a?.mb_per_s / b?.mb_per_s);
+        let (circbuf_over_pipe, mapped_over_pipe) =
+            (over(circbuf, Some(pipe)), over(mapped, Some(pipe)));
+        let mapped_over_read = over(mapped, circbuf);
         Point {
             size,
-            writers: ratio.writers,
-            readers: ratio.readers,
+            ratio,
             circbuf,
             pipe,
-            circbuf_over_pipe: over(circbuf, Some(pipe)),
+            circbuf_over_pipe,
             mapped,
-            mapped_over_pipe: over(mapped, Some(pipe)),
-            mapped_over_read: over(mapped, circbuf),
+            mapped_over_pipe,
+            mapped_over_read,
         }
     }
 }
@@ -162,11 +151,16 @@ fn describe_bytes(bytes: usize) -> String {
 
 /// The copy bound block.
 pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
-    let copies = copy.bandwidths.iter().map(|b| {
-        let (size, rate) = (format_size(b.size), format_rate(b.mb_per_s));
-        format!("{size} copies {rate} MB/s")
-    });
-    let copies: Vec<String> = copies.collect();
+    let copies = copy.bandwidths.iter();
+    let copies: Vec<String> = copies
+        .map(|b| {
+            format!(
+                "{} copies {} MB/s",
+                format_size(b.size),
+                format_rate(b.mb_per_s)
+            )
+        })
+        .collect();
     let bound = format_rate(copy.bound_mb_s);
     vec![
         format!("memcpy:      {}", copies.join(", ")),
@@ -225,7 +219,7 @@ fn cells(point: &Point) -> Vec<Option<String>> {
     );
     let mut cells = vec![
         Some(format_size(point.size)),
-        Some(format!("{}:{}", point.writers, point.readers)),
+        Some(point.ratio.to_string()),
         rate(circbuf),
         rate(pipe),
         ratio(point.circbuf_over_pipe),
