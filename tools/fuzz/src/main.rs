@@ -21,74 +21,58 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use circbuf::testing::seed_from_clock;
+use clap::builder::RangedU64ValueParser;
 use clap::Parser;
 
-use crate::run::{run, Config, RunError};
+use crate::run::{run, RunError};
 
 /// Checks a circbuf device against a model of its semantics.
 ///
-/// Issues a seeded random sequence of operations: opens in every access
-/// mode with and without O_NONBLOCK, closes, fcntl, reads and writes of
-/// random sizes (plain, vectored, RWF_NOWAIT), poll, FIONREAD,
-/// CIRCBUF_GET_STATS, CIRCBUF_RESET, CIRCBUF_SET_MODE (block and overwrite
-/// mode), unknown ioctls, lseek/pread/pwrite, and calls handed NULL, kernel
-/// or partly unmapped buffers. A blocking read or write that must sleep is
-/// made by a child process; the run sees it fall asleep, wakes it, and
-/// checks what it returns. Every result, byte and counter must be exactly
-/// what the model says.
-///
-/// The device must be empty with no writer open; its counters are taken as
-/// a baseline, not reset. At the end every file is closed, what is left is
-/// read back and the mode the run found is restored.
-///
-/// Exit status: 0 pass, 1 mismatch, 2 cannot run.
+/// Issues a seeded random sequence of opens, closes, fcntl, reads and
+/// writes (plain, vectored, RWF_NOWAIT, into bad buffers), poll, ioctls and
+/// positioned calls; blocking calls that must sleep are made by child
+/// processes and woken. Every result, byte and counter must be what the
+/// model says. The device must be empty with no writer open; its counters
+/// are a baseline, not reset. Exit status: 0 pass, 1 mismatch, 2 cannot run.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
-struct Cli {
+pub struct Cli {
     /// The circbuf device.
     #[arg(default_value = circbuf::DEFAULT_PATH)]
-    device: PathBuf,
+    pub device: PathBuf,
 
     /// Seed of every choice; printed first so a failing run can be repeated
     /// [default: from the clock].
     #[arg(long, value_name = "S")]
-    seed: Option<u64>,
+    pub seed: Option<u64>,
 
     /// Operations to draw, before the run's end.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
-    ops: u64,
+    pub ops: u64,
 
     /// Files open at most at once.
     #[arg(long, value_name = "K", default_value_t = 4,
-          value_parser = clap::value_parser!(u16).range(2..=256))]
-    files: u16,
+          value_parser = RangedU64ValueParser::<usize>::new().range(2..=256))]
+    pub files: usize,
 
     /// Child processes asleep in a blocking call at most at once (more than
     /// one only for readers, all released by the last writer's close); 0
     /// makes no call that sleeps.
     #[arg(long, value_name = "P", default_value_t = 2,
-          value_parser = clap::value_parser!(u16).range(0..=64))]
-    processes: u16,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=64))]
+    pub processes: usize,
 
     /// Largest read or write in bytes [default: 2 x capacity + 1].
     #[arg(long, value_name = "B",
-          value_parser = clap::value_parser!(u32).range(1..=(1 << 30)))]
-    max_size: Option<u32>,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=(1 << 30)))]
+    pub max_size: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let seed = cli.seed.unwrap_or_else(seed_from_clock);
     println!("fuzz: seed {seed}");
-    let config = Config {
-        device: cli.device,
-        seed,
-        ops: cli.ops,
-        files: cli.files.into(),
-        processes: cli.processes.into(),
-        max_size: cli.max_size.map(|b| b as usize),
-    };
-    match run(&config) {
+    match run(&cli, seed) {
         Ok(summary) => {
             println!("{summary}");
             ExitCode::SUCCESS

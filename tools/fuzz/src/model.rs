@@ -21,22 +21,17 @@ use crate::op::Access;
 /// ("write(2)"); it is also the longest record of overwrite mode.
 pub const PIPE_BUF: usize = 4096;
 
-/// What a reader remembers from its open to tell "no writer yet" (wait)
-/// from "the writers are gone" (end of file), as "read(2)" describes.
-#[derive(Clone, Copy, Debug)]
-struct EofWatch {
-    /// A writer had the device open, or data was waiting, when it opened.
-    armed: bool,
-    /// How many writer opens there had been by then.
-    writer_opens: u64,
-}
-
-/// What the model knows about one open file.
+/// What the model knows about one open file. A reader remembers from its
+/// open what tells "no writer yet" (wait) from "the writers are gone" (end
+/// of file), as "read(2)" describes.
 #[derive(Clone, Copy, Debug)]
 pub struct File {
     pub access: Access,
     pub nonblock: bool,
-    watch: EofWatch,
+    /// A writer had the device open, or data was waiting, when it opened.
+    armed: bool,
+    /// How many writer opens there had been by then.
+    writer_opens: u64,
 }
 
 /// What a read or a write does, before user memory is involved.
@@ -104,8 +99,7 @@ pub struct Model {
 
 impl Model {
     /// An empty device with `slots` file slots, none open; `baseline` holds
-    /// its counters, mode and capacity, and in `readers` the files other
-    /// processes hold open (which must stay idle).
+    /// its counters, mode and capacity.
     pub fn new(baseline: Stats, slots: usize) -> Model {
         Model {
             content: VecDeque::new(),
@@ -165,10 +159,7 @@ impl Model {
     pub fn open(&mut self, slot: usize, access: Access, nonblock: bool) {
         assert!(self.files[slot].is_none(), "slot {slot} is already open");
         let armed = self.writers > 0 || !self.content.is_empty();
-        let watch = EofWatch {
-            armed,
-            writer_opens: self.writer_opens,
-        };
+        let writer_opens = self.writer_opens;
         self.readers += u64::from(access.can_read());
         if access.can_write() {
             self.writers += 1;
@@ -177,7 +168,8 @@ impl Model {
         self.files[slot] = Some(File {
             access,
             nonblock,
-            watch,
+            armed,
+            writer_opens,
         });
     }
 
@@ -194,7 +186,7 @@ impl Model {
     /// Whether an empty ring means end of file for `file`: no writer now,
     /// and one has had the device open since the file was opened.
     fn at_eof(&self, file: &File) -> bool {
-        self.writers == 0 && (file.watch.armed || self.writer_opens != file.watch.writer_opens)
+        self.writers == 0 && (file.armed || self.writer_opens != file.writer_opens)
     }
 
     /// What a read of `len` bytes from `slot` does; `nowait` is

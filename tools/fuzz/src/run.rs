@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use circbuf::testing::{check_idle, watchdog};
@@ -22,6 +21,7 @@ use crate::expect::{expect, Outcome};
 use crate::generate::Generator;
 use crate::model::{Model, Sleeper, Wake};
 use crate::op::{Buffer, Op, Reply};
+use crate::Cli;
 
 /// How long a call may take to return, or to fall asleep, before the run
 /// calls it lost.
@@ -30,16 +30,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// How many operations before a failing one its report lists.
 const HISTORY: usize = 20;
 
-/// What to run, as the command line says.
-pub struct Config {
-    pub device: PathBuf,
-    pub seed: u64,
-    pub ops: u64,
-    pub files: usize,
-    pub processes: usize,
-    /// `None` for twice the capacity plus one.
-    pub max_size: Option<usize>,
-}
+/// What an operation's check found: nothing wrong, or why the run stops.
+type Checked = Result<(), RunError>;
 
 /// Why a run did not pass.
 pub enum RunError {
@@ -63,9 +55,8 @@ pub struct Summary {
     kinds: BTreeMap<&'static str, u64>,
     sleeps: u64,
     most_asleep: usize,
-    /// Operations handed a bad buffer.
+    /// Operations handed a bad buffer, and copies that stopped short of it.
     faults: u64,
-    /// Faulting copies that stopped short of the fault.
     short_copies: u64,
     /// The model's counters at the end.
     stats: Stats,
@@ -107,7 +98,8 @@ struct Asleep {
 
 /// A run in progress.
 struct Run<'a> {
-    config: &'a Config,
+    config: &'a Cli,
+    seed: u64,
     max_len: usize,
     model: Model,
     exec: Executor,
@@ -119,8 +111,8 @@ struct Run<'a> {
     index: u64,
 }
 
-/// Runs the fuzzer on the idle device named by `config`.
-pub fn run(config: &Config) -> Result<Summary, RunError> {
+/// Runs the fuzzer with `seed` on the idle device `config` names.
+pub fn run(config: &Cli, seed: u64) -> Result<Summary, RunError> {
     let idle = check_idle(&config.device).map_err(RunError::Setup)?;
     if let Some(warning) = idle.warning {
         eprintln!("fuzz: warning: {warning}");
@@ -129,6 +121,7 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     let capacity = usize::try_from(baseline.capacity).expect("the capacity fits in memory");
     let mut run = Run {
         config,
+        seed,
         max_len: config.max_size.unwrap_or(2 * capacity + 1),
         model: Model::new(baseline, config.files),
         exec: Executor::new(config.device.clone(), config.files),
@@ -136,7 +129,7 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         asleep: Vec::new(),
         history: VecDeque::with_capacity(HISTORY),
         summary: Summary {
-            seed: config.seed,
+            seed,
             capacity: baseline.capacity,
             ..Summary::default()
         },
@@ -152,10 +145,10 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
 }
 
 impl Run<'_> {
-    fn all(&mut self, baseline_mode: u32) -> Result<(), RunError> {
+    fn all(&mut self, baseline_mode: u32) -> Checked {
         // Fewer calls asleep than slots, so that a file can always be opened.
         let max_asleep = self.config.processes.min(self.config.files - 1);
-        let mut generator = Generator::new(self.config.seed, self.max_len, max_asleep);
+        let mut generator = Generator::new(self.seed, self.max_len, max_asleep);
         for _ in 0..self.config.ops {
             let op = generator.next(&self.model, &self.sleepers);
             self.step(op)?;
@@ -170,7 +163,7 @@ impl Run<'_> {
 
     /// Issues `op`, here or in a child if it sleeps, checks the reply and
     /// what it woke, and updates the model.
-    fn step(&mut self, op: Op) -> Result<(), RunError> {
+    fn step(&mut self, op: Op) -> Checked {
         let before = self.describe(op.slot());
         if matches!(op, Op::Read(..) | Op::Write(..)) {
             let mut probe = self.model.clone();
@@ -195,13 +188,7 @@ impl Run<'_> {
 
     /// Hands `op`, which the model `probe` has put to sleep as `sleeper`,
     /// to a child process, and sees it fall asleep.
-    fn sleep(
-        &mut self,
-        op: Op,
-        mut probe: Model,
-        mut sleeper: Sleeper,
-        before: &str,
-    ) -> Result<(), RunError> {
+    fn sleep(&mut self, op: Op, mut probe: Model, mut sleeper: Sleeper, before: &str) -> Checked {
         let slept = probe.sleep(&mut sleeper);
         assert_eq!(slept, Wake::Slept, "a call that waits sleeps");
         let valid =
@@ -220,7 +207,7 @@ impl Run<'_> {
 
     /// Applies the change the last operation made to every call asleep,
     /// and checks what those it woke returned or that they fell asleep.
-    fn wake_sleepers(&mut self) -> Result<(), RunError> {
+    fn wake_sleepers(&mut self) -> Checked {
         let mut i = 0;
         while i < self.sleepers.len() {
             let before = self.describe(self.sleepers[i].slot());
@@ -236,22 +223,16 @@ impl Run<'_> {
                 }
                 Wake::Done(result, data) => (result, data),
             };
-            self.sleepers.remove(i);
-            let mut asleep = self.asleep.remove(i);
-            let expected = match asleep.op {
+            let expected = match self.asleep[i].op {
                 Op::Read(..) => Reply::Read(result, data),
                 _ => Reply::Status(result.map(|n| n as u64)),
             };
-            let reply = {
-                let _armed = watchdog::arm(LIMIT);
-                asleep.child.reply(&asleep.op)
-            };
-            let op = format!("{:?} [woken in process {}]", asleep.op, asleep.child.pid());
-            match reply {
-                Ok(reply) if reply == expected => self.remember(format!("   {op} -> {reply}")),
-                Ok(reply) => return Err(self.differ(&op, &before, &expected, &reply)),
-                Err(err) => {
-                    asleep.child.kill();
+            match self.collect(i) {
+                (op, Ok(reply)) if reply == expected => {
+                    self.remember(format!("   {op} woken -> {reply}"));
+                }
+                (op, Ok(reply)) => return Err(self.differ(&op, &before, &expected, &reply)),
+                (op, Err(err)) => {
                     let actual = format!("no reply within {LIMIT:?} (a lost wake-up?): {err}");
                     return Err(self.mismatch(&op, &before, &expected.to_string(), &actual));
                 }
@@ -263,7 +244,7 @@ impl Run<'_> {
     /// Waits until the device's wait counters show that the call of
     /// sleeper `i` sleeps, then checks every counter. The counter moves
     /// under the lock the call stored under, just before it sleeps.
-    fn await_sleep(&mut self, i: usize, before: &str) -> Result<(), RunError> {
+    fn await_sleep(&mut self, i: usize, before: &str) -> Checked {
         let expected = self.model.stats();
         let slot = self.sleepers[i].slot();
         let deadline = Instant::now() + LIMIT;
@@ -273,14 +254,9 @@ impl Run<'_> {
         let wanted = format!("asleep, with read_waits={reads} write_waits={writes}");
         loop {
             if self.asleep[i].child.has_returned() {
-                self.sleepers.remove(i);
-                let mut asleep = self.asleep.remove(i);
-                let actual = match asleep.child.reply(&asleep.op) {
+                let actual = match self.collect(i).1 {
                     Ok(reply) => format!("returned {reply}"),
-                    Err(err) => {
-                        asleep.child.kill();
-                        format!("the child failed: {err}")
-                    }
+                    Err(err) => format!("the child failed: {err}"),
                 };
                 return Err(self.mismatch(&op, before, &wanted, &actual));
             }
@@ -291,22 +267,36 @@ impl Run<'_> {
                     return Err(self.mismatch(&op, before, &wanted, &actual));
                 }
             };
-            if (got.read_waits, got.write_waits) == (reads, writes) {
+            let now = (got.read_waits, got.write_waits);
+            if now == (reads, writes) {
                 if got == expected {
                     return Ok(());
                 }
                 let (expected, got) = (Reply::Stats(Ok(expected)), Reply::Stats(Ok(got)));
                 return Err(self.differ(&op, before, &expected, &got));
             }
-            if got.read_waits > reads || got.write_waits > writes || Instant::now() > deadline {
-                let actual = format!(
-                    "read_waits={} write_waits={}",
-                    got.read_waits, got.write_waits
-                );
+            if now.0 > reads || now.1 > writes || Instant::now() > deadline {
+                let actual = format!("read_waits={} write_waits={}", now.0, now.1);
                 return Err(self.mismatch(&op, before, &wanted, &actual));
             }
             std::thread::yield_now();
         }
+    }
+
+    /// Takes sleeper `i` out of the run and reads its child's reply, ending
+    /// the child if it gives none; with the call's description.
+    fn collect(&mut self, i: usize) -> (String, std::io::Result<Reply>) {
+        self.sleepers.remove(i);
+        let mut asleep = self.asleep.remove(i);
+        let op = format!("{:?} [process {}]", asleep.op, asleep.child.pid());
+        let reply = {
+            let _armed = watchdog::arm(LIMIT);
+            asleep.child.reply(&asleep.op)
+        };
+        if reply.is_err() {
+            asleep.child.kill();
+        }
+        (op, reply)
     }
 
     /// Counts `op`, and remembers it and its outcome for a report.
@@ -362,7 +352,7 @@ impl Run<'_> {
         report += &format!(
             "  replay: fuzz {} --seed {} --ops {} --files {} --processes {} --max-size {}",
             c.device.display(),
-            c.seed,
+            self.seed,
             c.ops,
             c.files,
             c.processes,
