@@ -322,7 +322,17 @@ pub(crate) mod fixtures {
     /// A channel's result: `bytes` moved as `messages` messages, one write and
     /// one read call each, in `seconds`, against a copy bound of 1000 MB/s.
     pub fn channel_point(bytes: u64, messages: u64, seconds: f64) -> Measurement {
-        Measurement::new(bytes, messages, (messages, messages), seconds, 1000.0)
+        let mb_per_s = bytes as f64 / 1e6 / seconds;
+        Measurement {
+            bytes,
+            messages,
+            write_calls: messages,
+            read_calls: messages,
+            seconds,
+            mb_per_s,
+            ops_per_s: messages as f64 / seconds,
+            bound_fraction: mb_per_s / 1000.0,
+        }
     }
 
     /// A report to plot: ratios 1:1 and 8:8 at 1 B, 4 KiB and 64 KiB, the pipe

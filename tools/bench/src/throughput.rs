@@ -72,39 +72,13 @@ pub struct Measurement {
     pub write_calls: u64,
     /// read(2) calls that returned data, or the mapped consumer's steps.
     pub read_calls: u64,
-    /// Seconds from start to the last reader's end of file.
+    /// From start to the last reader's end of file.
     pub seconds: f64,
-    /// Megabytes per second.
     pub mb_per_s: f64,
     /// Messages per second.
     pub ops_per_s: f64,
     /// `mb_per_s` over the copy bound.
     pub bound_fraction: f64,
-}
-
-impl Measurement {
-    /// The result of `messages` messages of `bytes` in all, written in
-    /// `calls.0` write calls and read in `calls.1`, in `seconds`, against a
-    /// copy bound of `bound_mb_s`.
-    pub fn new(
-        bytes: u64,
-        messages: u64,
-        calls: (u64, u64),
-        seconds: f64,
-        bound_mb_s: f64,
-    ) -> Self {
-        let mb_per_s = bytes as f64 / 1e6 / seconds;
-        Measurement {
-            bytes,
-            messages,
-            write_calls: calls.0,
-            read_calls: calls.1,
-            seconds,
-            mb_per_s,
-            ops_per_s: messages as f64 / seconds,
-            bound_fraction: mb_per_s / bound_mb_s,
-        }
-    }
 }
 
 /// What the threads of one side moved: bytes, whole messages (writers
@@ -128,14 +102,14 @@ impl Tally {
     }
 
     /// The tallies of every thread of a side together.
-    fn total(threads: &[Tally]) -> Tally {
-        threads.iter().fold(Tally::default(), |sum, t| Tally {
+    fn total(threads: Outcome) -> Result<Tally, Error> {
+        Ok(threads?.iter().fold(Tally::default(), |sum, t| Tally {
             bytes: sum.bytes + t.bytes,
             messages: sum.messages + t.messages,
             calls: sum.calls + t.calls,
             checksum: sum.checksum.wrapping_add(t.checksum),
             end_of_file: sum.end_of_file.max(t.end_of_file),
-        })
+        }))
     }
 }
 
@@ -152,9 +126,11 @@ pub fn measure(
     bound_mb_s: f64,
 ) -> Result<Measurement, Error> {
     let mapped = consumer == Consumer::Mapped;
-    let channel_name = format!("{}{}", channel.kind(), if mapped { " mapped" } else { "" });
-    let point = format!("{channel_name} {size} B {ratio}");
-    let failed = |message: String| Error::Run(format!("{point}: {message}"));
+    let point = format!(
+        "{}{} {size} B {ratio}",
+        channel.kind(),
+        if mapped { " mapped" } else { "" }
+    );
     let in_point = |e: Error| e.within(&point);
     channel.check_idle().map_err(in_point)?;
     let before = channel.stats().map_err(in_point)?;
@@ -167,48 +143,61 @@ pub fn measure(
     };
     let (readers, writers) = mapped::open(channel, ratio, consumer).map_err(in_point)?;
     let (writes, reads, began) = run_threads(readers, writers, size, quota, budget, read_size);
-    let written = Tally::total(&writes.map_err(in_point)?);
-    let read = Tally::total(&reads.map_err(in_point)?);
-    let (wrote, got) = (written.bytes, read.bytes);
-    if wrote != got {
-        return Err(failed(format!(
-            "writers wrote {wrote} bytes but readers read {got}"
-        )));
-    }
-    let (wrote, got) = (written.checksum, read.checksum);
-    if wrote != got {
-        return Err(failed(format!(
-            "the bytes written sum to {wrote} but the bytes read to {got}"
-        )));
-    }
+    let (written, read) = (Tally::total(writes), Tally::total(reads));
+    let (written, read) = (written.map_err(in_point)?, read.map_err(in_point)?);
+    let agree = |what: &str, a: u64, b: u64| match a == b {
+        true => Ok(()),
+        false => Err(Error::Run(format!("{point}: {what} differ: {a} and {b}"))),
+    };
+    agree("bytes written and read", written.bytes, read.bytes)?;
+    agree(
+        "checksums written and read",
+        written.checksum,
+        read.checksum,
+    )?;
     if let (Some(before), Some(after)) = (before, channel.stats().map_err(in_point)?) {
-        let counted = |name: &str, device: u64, ours: u64| match device == ours {
-            true => Ok(()),
-            false => Err(failed(format!(
-                "the device counted {device} {name}, the threads {ours}"
-            ))),
-        };
-        let (w, r) = (after.bytes_written, after.bytes_read);
-        counted("bytes_written", w - before.bytes_written, written.bytes)?;
-        counted("bytes_read", r - before.bytes_read, read.bytes)?;
-        counted("writes", after.writes - before.writes, written.calls)?;
+        let mut counts = vec![
+            (
+                "bytes_written",
+                after.bytes_written - before.bytes_written,
+                written.bytes,
+            ),
+            (
+                "bytes_read",
+                after.bytes_read - before.bytes_read,
+                read.bytes,
+            ),
+            ("writes", after.writes - before.writes, written.calls),
+        ];
         // For a mapped consumer the device counts as reads the times it
         // took in the consumer's position, which the consumer cannot see.
         if !mapped {
-            counted("reads", after.reads - before.reads, read.calls)?;
+            counts.push(("reads", after.reads - before.reads, read.calls));
+        }
+        for (name, device, threads) in counts {
+            agree(
+                &format!("{name} by the device and the threads"),
+                device,
+                threads,
+            )?;
         }
     }
     let last = read.end_of_file.unwrap_or(began);
-    let seconds = last.saturating_duration_since(began);
-    let seconds = seconds.as_secs_f64().max(1e-9);
-    let calls = (written.calls, read.calls);
-    Ok(Measurement::new(
-        written.bytes,
-        written.messages,
-        calls,
+    let seconds = last
+        .saturating_duration_since(began)
+        .as_secs_f64()
+        .max(1e-9);
+    let mb_per_s = written.bytes as f64 / 1e6 / seconds;
+    Ok(Measurement {
+        bytes: written.bytes,
+        messages: written.messages,
+        write_calls: written.calls,
+        read_calls: read.calls,
         seconds,
-        bound_mb_s,
-    ))
+        mb_per_s,
+        ops_per_s: written.messages as f64 / seconds,
+        bound_fraction: mb_per_s / bound_mb_s,
+    })
 }
 
 type Outcome = Result<Vec<Tally>, Error>;
