@@ -204,40 +204,33 @@ pub fn errno_name(errno: Errno) -> String {
     }
 }
 
-fn fmt_result<T: fmt::Display>(
-    f: &mut fmt::Formatter<'_>,
-    result: &Result<T, Errno>,
-) -> fmt::Result {
+/// `Ok(...)` holding `ok`'s text for the value, or `Err(...)` with the
+/// error's name.
+fn show<T>(result: &Result<T, Errno>, ok: impl FnOnce(&T) -> String) -> String {
     match result {
-        Ok(value) => write!(f, "Ok({value})"),
-        Err(errno) => write!(f, "Err({})", errno_name(*errno)),
+        Ok(value) => format!("Ok({})", ok(value)),
+        Err(errno) => format!("Err({})", errno_name(*errno)),
     }
 }
 
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reply::Status(result) => fmt_result(f, result),
+        let text = match self {
+            Reply::Status(result) => show(result, u64::to_string),
+            Reply::Read(result, data) if data.is_empty() => show(result, usize::to_string),
             Reply::Read(result, data) => {
-                fmt_result(f, result)?;
-                if !data.is_empty() {
-                    let shown = &data[..data.len().min(8)];
-                    let more = if data.len() > 8 { "..." } else { "" };
-                    write!(f, " data[{}]={shown:02x?}{more}", data.len())?;
-                }
-                Ok(())
+                let (shown, more) = (&data[..data.len().min(8)], data.len() > 8);
+                let more = if more { "..." } else { "" };
+                let result = show(result, usize::to_string);
+                format!("{result} data[{}]={shown:02x?}{more}", data.len())
             }
-            Reply::Poll(ready, revents) => write!(f, "ready={ready} revents={revents:?}"),
-            Reply::Stats(Ok(stats)) => {
-                let fields: Vec<String> = stats
-                    .fields()
-                    .iter()
-                    .map(|(n, v)| format!("{n}={v}"))
-                    .collect();
-                write!(f, "Ok({})", fields.join(" "))
-            }
-            Reply::Stats(Err(errno)) => write!(f, "Err({})", errno_name(*errno)),
-        }
+            Reply::Poll(ready, revents) => format!("ready={ready} revents={revents:?}"),
+            Reply::Stats(result) => show(result, |stats| {
+                let fields = stats.fields().map(|(n, v)| format!("{n}={v}"));
+                fields.join(" ")
+            }),
+        };
+        f.write_str(&text)
     }
 }
 

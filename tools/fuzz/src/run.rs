@@ -64,28 +64,21 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (s, ops) = (&self.stats, (self.ops, self.end_ops));
+        let s = &self.stats;
         write!(f, "fuzz: seed={} capacity={}", self.seed, self.capacity)?;
-        write!(f, " ops={}+{}", ops.0, ops.1)?;
-        for (name, count) in &self.kinds {
+        write!(f, " ops={}+{}", self.ops, self.end_ops)?;
+        let counts = [
+            ("sleeps", self.sleeps),
+            ("most_asleep", self.most_asleep as u64),
+            ("read_waits", s.read_waits),
+            ("write_waits", s.write_waits),
+            ("dropped_records", s.dropped_records),
+            ("faults", self.faults),
+            ("short_copies", self.short_copies),
+        ];
+        for (name, count) in self.kinds.iter().map(|(n, c)| (*n, *c)).chain(counts) {
             write!(f, " {name}={count}")?;
         }
-        write!(
-            f,
-            " sleeps={} most_asleep={}",
-            self.sleeps, self.most_asleep
-        )?;
-        write!(
-            f,
-            " read_waits={} write_waits={}",
-            s.read_waits, s.write_waits
-        )?;
-        write!(f, " dropped_records={}", s.dropped_records)?;
-        write!(
-            f,
-            " faults={} short_copies={}",
-            self.faults, self.short_copies
-        )?;
         write!(f, " verdict=PASS")
     }
 }
