@@ -54,13 +54,7 @@ pub struct CopyBound {
 }
 
 impl CopyBound {
-    /// Times copies of each of [`SIZES`] for `duration` and works out the
-    /// bound.
-    pub fn measure(duration: Duration) -> CopyBound {
-        Self::of(SIZES.iter().map(|&size| measure(size, duration)).collect())
-    }
-
-    /// The bound that `bandwidths` set: the best over two.
+    /// The bound that `bandwidths` set.
     pub fn of(bandwidths: Vec<Bandwidth>) -> CopyBound {
         let best = bandwidths.iter().map(|b| b.mb_per_s).fold(0.0, f64::max);
         CopyBound {

@@ -8,6 +8,9 @@
 //! the writer waits a gap long enough for the reader to be asleep in
 //! read(2), so each sample includes the wake-up and not just a copy. On
 //! circbuf the device's `read_waits` counter shows whether that held.
+//!
+//! The samples are summed up by [`percentile`]s by the nearest-rank
+//! method, so every reported value is one that was actually measured.
 
 use std::sync::mpsc;
 use std::thread;
@@ -16,25 +19,53 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
-use crate::distribution::Summary;
 use crate::options::Ratio;
 use crate::Error;
 
 /// Bytes in a latency message: one stamp in nanoseconds.
 const MESSAGE: usize = 8;
 
-/// One channel's wake-up latency.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One channel's wake-up latency: order statistics of the receive time
+/// minus the send time of each message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latency {
-    /// Which channel: `circbuf` or `pipe`.
+    /// `circbuf` or `pipe`.
     pub channel: String,
-    /// The order statistics of the receive time minus the send time of
-    /// each message.
-    #[serde(flatten)]
-    pub summary: Summary,
+    pub samples: usize,
+    pub min_ns: u64,
+    pub median_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
     /// How often circbuf's reader slept during the test; `None` on a pipe.
     /// At least one per sample when the gap was long enough.
     pub reader_sleeps: Option<u64>,
+}
+
+/// The `p`-th percentile (0 < p ≤ 100) of ascending `sorted` samples by
+/// nearest rank: the smallest sample with at least p % of the samples at or
+/// below it. `None` without samples.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+impl Latency {
+    /// Summarises `channel`'s `samples`, in any order; `None` without any.
+    fn of(channel: &str, mut samples: Vec<u64>, reader_sleeps: Option<u64>) -> Option<Latency> {
+        samples.sort_unstable();
+        Some(Latency {
+            channel: channel.into(),
+            samples: samples.len(),
+            min_ns: *samples.first()?,
+            median_ns: percentile(&samples, 50.0)?,
+            p99_ns: percentile(&samples, 99.0)?,
+            max_ns: *samples.last()?,
+            reader_sleeps,
+        })
+    }
 }
 
 /// Takes `samples` samples on `channel`, waiting `gap` before each write;
@@ -62,7 +93,12 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Optio
                 // The writer may be gone after an error; its error is the
                 // one reported then.
                 let _ = ready.send(());
-                reader.read_exact(&mut message)?;
+                // Both channels store an 8-byte write whole, and only one
+                // is in flight, so a read takes all of it or finds the end.
+                match reader.read(&mut message)? {
+                    MESSAGE => {}
+                    n => return Err(Error::Run(format!("a sample's read got {n} bytes"))),
+                }
                 let received = now_ns();
                 let sent = u64::from_ne_bytes(message);
                 nanoseconds.push(received.saturating_sub(sent));
@@ -97,11 +133,7 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Optio
         (Some(before), Some(after)) => Some(after.read_waits - before.read_waits),
         _ => None,
     };
-    Ok(Summary::of(&nanoseconds).map(|summary| Latency {
-        channel: channel.kind().into(),
-        summary,
-        reader_sleeps,
-    }))
+    Ok(Latency::of(channel.kind(), nanoseconds, reader_sleeps))
 }
 
 #[cfg(test)]
@@ -116,8 +148,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(latency.channel, "pipe");
-        assert_eq!(latency.summary.samples, 20);
-        assert!(latency.summary.max_ns < 1_000_000_000);
+        assert_eq!(latency.samples, 20);
+        assert!(latency.max_ns < 1_000_000_000);
         assert_eq!(latency.reader_sleeps, None);
     }
 
@@ -125,5 +157,43 @@ mod tests {
     fn no_samples_is_not_an_error() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         assert_eq!(measure(&pipe, 0, Duration::from_micros(1)), Ok(None));
+    }
+
+    #[test]
+    fn nearest_rank_picks_measured_values() {
+        let sorted: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&sorted, 50.0), Some(50));
+        assert_eq!(percentile(&sorted, 99.0), Some(99));
+        assert_eq!(percentile(&sorted, 100.0), Some(100));
+        assert_eq!(percentile(&sorted, 0.1), Some(1));
+        assert_eq!(percentile(&[7, 9], 50.0), Some(7));
+        assert_eq!(percentile(&[7, 9], 51.0), Some(9));
+        assert_eq!(percentile(&[3], 99.0), Some(3));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn p99_of_few_samples_is_the_largest() {
+        let sorted = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(percentile(&sorted, 99.0), Some(10));
+        assert_eq!(percentile(&sorted, 90.0), Some(9));
+    }
+
+    #[test]
+    fn summary_sorts_first() {
+        let summary = Latency::of("pipe", vec![30, 10, 20, 1000, 40], None).unwrap();
+        assert_eq!(
+            summary,
+            Latency {
+                channel: "pipe".into(),
+                samples: 5,
+                min_ns: 10,
+                median_ns: 30,
+                p99_ns: 1000,
+                max_ns: 1000,
+                reader_sleeps: None,
+            }
+        );
+        assert_eq!(Latency::of("pipe", vec![], None), None);
     }
 }

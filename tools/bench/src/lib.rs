@@ -1,17 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The parts of the `bench` tool, which measures a circbuf device beside a
 //! Linux pipe of the same capacity with the same threads doing the same
-//! work.
-//!
-//! Each module's own documentation says what it owns; `main.rs` runs them
-//! in order.
-//!
-//! Every failure is an [`Error`], which also tells whether the run could not
-//! start or went wrong once started, for the exit status.
+//! work; each module's documentation says what it owns. Every failure is an
+//! [`Error`], which says whether the run could not start or went wrong.
 
 mod channel;
 mod copy;
-mod distribution;
 mod environment;
 mod latency;
 pub mod mapped;
@@ -31,28 +25,25 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
     /// The run cannot start: the device is missing, busy or holds data, a
-    /// pipe cannot be made, an output file cannot be written.
+    /// pipe cannot be made, an output file cannot be written. Exit status 2.
     Setup(String),
     /// A measurement went wrong: a system call failed midway, or the bytes
-    /// read do not add up to the bytes written.
+    /// read do not add up to the bytes written. Exit status 1.
     Run(String),
 }
 
 impl Error {
-    /// The exit status `bench` ends with for this error: 2 when nothing
-    /// could be measured as asked, 1 when a measurement is wrong.
+    /// The exit status `bench` ends with for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Setup(_) => 2,
             Error::Run(_) => 1,
         }
     }
-}
 
-impl Error {
     /// Says where a measurement went wrong: `what: message`. A setup error
     /// is left as it is, since it already names its cause.
-    pub fn within(self, what: &str) -> Error {
+    pub(crate) fn within(self, what: &str) -> Error {
         match self {
             Error::Run(message) => Error::Run(format!("{what}: {message}")),
             setup => setup,
@@ -62,9 +53,8 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Setup(message) | Error::Run(message) => f.write_str(message),
-        }
+        let (Error::Setup(message) | Error::Run(message)) = self;
+        f.write_str(message)
     }
 }
 

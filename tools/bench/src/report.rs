@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::PipeSize;
 use crate::copy::CopyBound;
-use crate::distribution::Summary;
 use crate::latency::Latency;
 use crate::options::Ratio;
 use crate::throughput::Measurement;
@@ -250,22 +249,15 @@ pub fn table_row(point: &Point) -> String {
 pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
     let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
     let rows = latency.iter().map(|entry| {
-        let Summary {
-            samples,
-            median_ns,
-            p99_ns,
-            max_ns,
-            ..
-        } = entry.summary;
         let sleeps = entry
             .reader_sleeps
             .map_or_else(|| "-".into(), |n| n.to_string());
         let cells = [
             entry.channel.clone(),
-            samples.to_string(),
-            us(median_ns),
-            us(p99_ns),
-            us(max_ns),
+            entry.samples.to_string(),
+            us(entry.median_ns),
+            us(entry.p99_ns),
+            us(entry.max_ns),
             sleeps,
         ];
         aligned(&cells, &LATENCY_COLUMNS)
@@ -526,25 +518,21 @@ mod tests {
 
     #[test]
     fn latency_is_shown_in_microseconds() {
-        let summary = Summary {
+        let circbuf = Latency {
+            channel: "circbuf".into(),
             samples: 1000,
             min_ns: 5000,
             median_ns: 12_345,
             p99_ns: 45_600,
             max_ns: 1_000_000,
+            reader_sleeps: Some(1001),
         };
-        let lines = latency_lines(&[
-            Latency {
-                channel: "circbuf".into(),
-                summary,
-                reader_sleeps: Some(1001),
-            },
-            Latency {
-                channel: "pipe".into(),
-                summary,
-                reader_sleeps: None,
-            },
-        ]);
+        let pipe = Latency {
+            channel: "pipe".into(),
+            reader_sleeps: None,
+            ..circbuf.clone()
+        };
+        let lines = latency_lines(&[circbuf, pipe]);
         assert_eq!(
             lines,
             [

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::channel::{Channel, PipeSize};
-use crate::copy::CopyBound;
+use crate::copy::{self, CopyBound};
 use crate::mapped::Consumer;
 use crate::options::Cli;
 use crate::report::{self, Header, Point, Report};
@@ -50,7 +50,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         );
     }
 
-    let copy = CopyBound::measure(cli.copy_duration());
+    let copy = copy::SIZES.map(|size| copy::measure(size, cli.copy_duration()));
+    let copy = CopyBound::of(copy.to_vec());
     let bound_mb_s = copy.bound_mb_s;
     println!("{}", report::copy_lines(&copy).join("\n"));
 
@@ -82,7 +83,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             else {
                 continue;
             };
-            let samples = latency.summary.samples;
+            let samples = latency.samples;
             if let Some(sleeps) = latency.reader_sleeps.filter(|&n| n < samples as u64) {
                 eprintln!(
                     "bench: warning: the circbuf reader slept only {sleeps} times in {samples} \
