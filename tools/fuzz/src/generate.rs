@@ -108,10 +108,8 @@ impl Generator {
         }
         let high = self.rng.range(6, 255) as u32;
         let nr = *self.rng.pick(&[0, high]);
-        let (dir, size) = (
-            self.rng.range(0, 3) as u32,
-            self.rng.range(0, 0x3fff) as u32,
-        );
+        let dir = self.rng.range(0, 3) as u32;
+        let size = self.rng.range(0, 0x3fff) as u32;
         let magic = u32::from(circbuf::CIRCBUF_IOC_MAGIC);
         Op::UnknownIoctl(slot, dir << 30 | size << 16 | magic << 8 | nr)
     }

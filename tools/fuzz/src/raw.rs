@@ -101,24 +101,21 @@ pub enum Target<'a> {
 }
 
 impl Target<'_> {
-    /// The pointer to pass: one the kernel can write only within a borrowed
-    /// buffer or the accessible part of a guarded one.
-    fn ptr(&mut self) -> *mut c_void {
+    /// The pointer to pass for a range of `len` bytes: one the kernel can
+    /// write only within a borrowed buffer (which must cover the range) or
+    /// the accessible part of a guarded one.
+    fn ptr(&mut self, len: usize) -> *mut c_void {
         match self {
-            Target::Mem(mem) => mem.as_mut_ptr().cast(),
+            Target::Mem(mem) => {
+                assert!(
+                    mem.len() >= len,
+                    "a call's buffer is shorter than its range"
+                );
+                mem.as_mut_ptr().cast()
+            }
             Target::Null => ptr::null_mut(),
             Target::Kernel => ptr::without_provenance_mut(KERNEL_ADDRESS),
             Target::Guarded(g) => g.base.cast::<u8>().wrapping_add(g.start).cast(),
-        }
-    }
-
-    /// The range is at most `len` bytes long where it is this process's.
-    fn check_len(&self, len: usize) {
-        if let Target::Mem(mem) = self {
-            assert!(
-                mem.len() >= len,
-                "a call's buffer is shorter than its range"
-            );
         }
     }
 }
@@ -131,8 +128,7 @@ fn check(ret: isize) -> Result<usize, Errno> {
 
 /// `read(fd, target, len)`.
 pub fn read(fd: BorrowedFd<'_>, mut target: Target<'_>, len: usize) -> Result<usize, Errno> {
-    target.check_len(len);
-    let buf = target.ptr();
+    let buf = target.ptr(len);
     // SAFETY: See `Target::ptr`: only borrowed memory or the accessible
     // bytes of a guarded buffer can be written; the rest faults.
     check(unsafe { libc::read(fd.as_raw_fd(), buf, len) })
@@ -140,8 +136,7 @@ pub fn read(fd: BorrowedFd<'_>, mut target: Target<'_>, len: usize) -> Result<us
 
 /// `write(fd, target, len)`.
 pub fn write(fd: BorrowedFd<'_>, mut target: Target<'_>, len: usize) -> Result<usize, Errno> {
-    target.check_len(len);
-    let buf = target.ptr();
+    let buf = target.ptr(len);
     // SAFETY: A write only reads user memory, where the kernel finds it
     // mapped; nothing of this process is changed.
     check(unsafe { libc::write(fd.as_raw_fd(), buf, len) })
@@ -155,8 +150,7 @@ pub fn ioctl(
     mut target: Target<'_>,
     size: usize,
 ) -> Result<(), Errno> {
-    target.check_len(size);
-    let arg = target.ptr();
+    let arg = target.ptr(size);
     // SAFETY: As for `read`: the command touches at most `size` bytes at
     // `arg`, which the kernel can write only where they are ours to lend.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, arg) };

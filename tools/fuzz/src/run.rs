@@ -35,12 +35,10 @@ type Checked = Result<(), RunError>;
 
 /// Why a run did not pass.
 pub enum RunError {
-    /// The run could not be made, for reasons that say nothing about the
-    /// device's behaviour.
+    /// The run could not be made; this says nothing about the device.
     Setup(String),
     /// The index of the first operation the device got wrong, and the
-    /// report: the operations before it and the command line that replays
-    /// the run.
+    /// report, with the operations before it and the replay command.
     Mismatch(u64, String),
 }
 
