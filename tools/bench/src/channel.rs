@@ -15,7 +15,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use circbuf::{Device, OpenOptions, Stats};
-use rustix::io::{fcntl_dupfd_cloexec, Errno};
+use rustix::io::{fcntl_dupfd_cloexec, retry_on_intr, Errno};
 use rustix::pipe::{fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, PipeFlags};
 use serde::{Deserialize, Serialize};
 
@@ -102,10 +102,8 @@ impl Channel {
         // circbuf's largest ring is 64 MiB, which fits any usize.
         let capacity = stats.capacity as usize;
         let channel = Channel::Circbuf { probe, capacity };
-        channel
-            .check_idle()
-            .map_err(|e| Error::Setup(e.to_string()))?;
-        Ok(channel)
+        let setup = |e: Error| Error::Setup(e.to_string());
+        channel.check_idle().map_err(setup).map(|()| channel)
     }
 
     /// `circbuf` or `pipe`.
@@ -220,27 +218,16 @@ fn pipe_error(what: &str, errno: Errno) -> String {
     format!("pipe: {what}: {}", io::Error::from(errno))
 }
 
-impl Endpoint {
-    /// Runs `call`, restarting it when a signal interrupts it.
-    fn restarted(
-        what: &str,
-        mut call: impl FnMut() -> rustix::io::Result<usize>,
-    ) -> Result<usize, Error> {
-        loop {
-            match call() {
-                Err(Errno::INTR) => continue,
-                result => {
-                    return result
-                        .map_err(|e| Error::Run(format!("{what}: {}", io::Error::from(e))))
-                }
-            }
-        }
-    }
+/// A failed read or write of an endpoint.
+fn failed(what: &'static str) -> impl Fn(Errno) -> Error {
+    move |e| Error::Run(format!("{what}: {}", io::Error::from(e)))
+}
 
+impl Endpoint {
     /// Reads up to `buf.len()` bytes, blocking while the channel is empty;
     /// `Ok(0)` is end of file.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        Self::restarted("read", || rustix::io::read(&self.0, &mut *buf))
+        retry_on_intr(|| rustix::io::read(&self.0, &mut *buf)).map_err(failed("read"))
     }
 
     /// Writes all of `buf`, blocking while the channel is full, and returns
@@ -248,7 +235,8 @@ impl Endpoint {
     pub fn write_all(&self, buf: &[u8]) -> Result<u64, Error> {
         let (mut sent, mut calls) = (0, 0);
         while sent < buf.len() {
-            match Self::restarted("write", || rustix::io::write(&self.0, &buf[sent..]))? {
+            let write = || rustix::io::write(&self.0, &buf[sent..]);
+            match retry_on_intr(write).map_err(failed("write"))? {
                 0 => return Err(Error::Run("write stored nothing".into())),
                 n => sent += n,
             }

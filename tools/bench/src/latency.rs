@@ -69,7 +69,8 @@ impl Latency {
 }
 
 /// Takes `samples` samples on `channel`, waiting `gap` before each write;
-/// `None` without samples.
+/// `None` without samples. Warns when circbuf's reader was not always
+/// asleep.
 pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Option<Latency>, Error> {
     let what = format!("{} latency", channel.kind());
     let context = |e: Error| e.within(&what);
@@ -110,22 +111,16 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Optio
                 n => Err(Error::Run(format!("{n} stray bytes after the last sample"))),
             }
         });
-        let sent = (|| {
-            for _ in 0..samples {
-                if wait_ready.recv().is_err() {
-                    // The reader stopped early; its result says why.
-                    break;
-                }
-                thread::sleep(gap);
-                writer.write_all(&now_ns().to_ne_bytes())?;
-            }
-            drop(writer);
-            Ok(())
-        })();
-        let received = match receiver.join() {
-            Ok(received) => received,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
+        // The reader stops asking after an error; its result says why.
+        let mut asked = (0..samples).take_while(|_| wait_ready.recv().is_ok());
+        let sent = asked.try_for_each(|_| {
+            thread::sleep(gap);
+            writer.write_all(&now_ns().to_ne_bytes()).map(drop)
+        });
+        drop(writer);
+        let received = receiver
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         sent.and(received)
     });
     let nanoseconds = received.map_err(context)?;
@@ -133,6 +128,12 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Optio
         (Some(before), Some(after)) => Some(after.read_waits - before.read_waits),
         _ => None,
     };
+    if let Some(sleeps) = reader_sleeps.filter(|&n| n < samples as u64) {
+        eprintln!(
+            "bench: warning: the circbuf reader slept only {sleeps} times in {samples} \
+             latency samples; a longer --latency-gap makes sure it is asleep"
+        );
+    }
     Ok(Latency::of(channel.kind(), nanoseconds, reader_sleeps))
 }
 

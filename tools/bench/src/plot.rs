@@ -172,16 +172,20 @@ fn lines(report: &Report) -> Vec<Line> {
 }
 
 /// Draws `report`'s throughput points into a PNG at `path`; with `text`
-/// a font must have been loaded with [`load_font`].
+/// a font must have been loaded with [`load_text_font`].
 pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
-    let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let mut sizes: Vec<usize> = report.points.iter().map(|p| p.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    let (Some(&first), Some(&last)) = (sizes.first(), sizes.last()) else {
-        return Err(failed(&"no throughput points to plot"));
+    let drawn = match report.points.is_empty() {
+        true => Err("no throughput points to plot".into()),
+        false => draw_chart(report, path, text),
     };
-    let (first, last) = (first as f64 / 1.5, last as f64 * 1.5);
+    drawn.map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let mut sizes: Vec<f64> = report.points.iter().map(|p| p.size as f64).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let (first, last) = (sizes[0] / 1.5, sizes[sizes.len() - 1] * 1.5);
     let mut lines = lines(report);
     let bound = report.copy.bound_mb_s;
     lines.push(Line {
@@ -190,26 +194,22 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
         look: Look::Bound,
         points: vec![(first, bound), (last, bound)],
     });
-    let (low, high) = lines
+    let rates = lines
         .iter()
-        .flat_map(|line| line.points.iter().map(|&(_, rate)| rate))
-        .filter(|rate| *rate > 0.0)
-        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r), hi.max(r)));
+        .flat_map(|line| line.points.iter().map(|&(_, rate)| rate));
+    let rates: Vec<f64> = rates.filter(|rate| *rate > 0.0).collect();
+    let low = rates.iter().copied().fold(f64::MAX, f64::min);
+    let high = rates.iter().copied().fold(f64::MIN, f64::max);
     let (low, high) = if low <= high { (low, high) } else { (1.0, 1.0) };
-    let x_range = (first..last)
-        .log_scale()
-        .with_key_points(sizes.iter().map(|&s| s as f64).collect());
+    let x_range = (first..last).log_scale().with_key_points(sizes);
     let y_range = (low / 2.0..high * 2.0).log_scale();
 
     let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| failed(&e))?;
-    // With text, the legend gets a column of its own so it never hides data.
-    let (plot_area, legend_area) = if text {
-        let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
-        (plot_area, Some(legend_area))
-    } else {
-        (root.clone(), None)
-    };
+    root.fill(&WHITE)?;
+    // With text, the legend gets a column of its own so it never hides
+    // data; without, there is no legend.
+    let legend_width = if text { LEGEND_WIDTH } else { 0 };
+    let (plot_area, legend_area) = root.split_horizontally(WIDTH - legend_width);
     let mut builder = ChartBuilder::on(&plot_area);
     builder.margin(20);
     if text {
@@ -224,9 +224,7 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
             .x_label_area_size(50)
             .y_label_area_size(80);
     }
-    let mut chart = builder
-        .build_cartesian_2d(x_range, y_range)
-        .map_err(|e| failed(&e))?;
+    let mut chart = builder.build_cartesian_2d(x_range, y_range)?;
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE);
     if text {
@@ -236,28 +234,27 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
             .y_label_formatter(&|y| format_tick(*y))
             .label_style((FAMILY, 16));
     }
-    mesh.draw().map_err(|e| failed(&e))?;
+    mesh.draw()?;
     for line in &lines {
-        let elements = line
-            .look
-            .elements(line.colour, line.points.clone(), &line.points);
-        chart.draw_series(elements).map_err(|e| failed(&e))?;
+        chart.draw_series(
+            line.look
+                .elements(line.colour, line.points.clone(), &line.points),
+        )?;
     }
-    if let Some(area) = legend_area {
+    if text {
         let style =
             TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
         for (y, line) in (80..).step_by(24).zip(&lines) {
-            let sample = line
+            for element in line
                 .look
-                .elements(line.colour, vec![(10, y), (50, y)], &[(30, y)]);
-            for element in sample {
-                area.draw(&element).map_err(|e| failed(&e))?;
+                .elements(line.colour, vec![(10, y), (50, y)], &[(30, y)])
+            {
+                legend_area.draw(&element)?;
             }
-            let label = Text::new(line.label.clone(), (60, y), style.clone());
-            area.draw(&label).map_err(|e| failed(&e))?;
+            legend_area.draw(&Text::new(line.label.clone(), (60, y), style.clone()))?;
         }
     }
-    root.present().map_err(|e| failed(&e))
+    Ok(root.present()?)
 }
 
 #[cfg(test)]

@@ -79,21 +79,13 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let mut latencies = Vec::new();
     if cli.latency_samples > 0 {
         for channel in circbuf.iter().chain([&pipe]) {
-            let Some(latency) = latency::measure(channel, cli.latency_samples, cli.latency_gap)?
-            else {
-                continue;
-            };
-            let samples = latency.samples;
-            if let Some(sleeps) = latency.reader_sleeps.filter(|&n| n < samples as u64) {
-                eprintln!(
-                    "bench: warning: the circbuf reader slept only {sleeps} times in {samples} \
-                     latency samples; a longer --latency-gap makes sure it is asleep"
-                );
-            }
-            latencies.push(latency);
+            latencies.extend(latency::measure(
+                channel,
+                cli.latency_samples,
+                cli.latency_gap,
+            )?);
         }
-        println!();
-        println!("{}", report::latency_lines(&latencies).join("\n"));
+        println!("\n{}", report::latency_lines(&latencies).join("\n"));
     }
 
     let report = Report {

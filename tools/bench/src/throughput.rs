@@ -249,9 +249,10 @@ fn run_threads(
 fn collect(threads: Vec<thread::ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Outcome {
     threads
         .into_iter()
-        .map(|thread| match thread.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
+        .map(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
         .collect()
 }
