@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
-use std::thread;
+use std::thread::{self, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -100,17 +100,6 @@ impl Tally {
         self.calls += 1;
         self.checksum = self.checksum.wrapping_add(checksum(bytes));
     }
-
-    /// The tallies of every thread of a side together.
-    fn total(threads: Outcome) -> Result<Tally, Error> {
-        Ok(threads?.iter().fold(Tally::default(), |sum, t| Tally {
-            bytes: sum.bytes + t.bytes,
-            messages: sum.messages + t.messages,
-            calls: sum.calls + t.calls,
-            checksum: sum.checksum.wrapping_add(t.checksum),
-            end_of_file: sum.end_of_file.max(t.end_of_file),
-        }))
-    }
 }
 
 /// Runs one point: `ratio` threads on `channel`, `size`-byte messages until
@@ -143,8 +132,7 @@ pub fn measure(
     };
     let (readers, writers) = mapped::open(channel, ratio, consumer).map_err(in_point)?;
     let (writes, reads, began) = run_threads(readers, writers, size, quota, budget, read_size);
-    let (written, read) = (Tally::total(writes), Tally::total(reads));
-    let (written, read) = (written.map_err(in_point)?, read.map_err(in_point)?);
+    let (written, read) = (writes.map_err(in_point)?, reads.map_err(in_point)?);
     let agree = |what: &str, a: u64, b: u64| match a == b {
         true => Ok(()),
         false => Err(Error::Run(format!("{point}: {what} differ: {a} and {b}"))),
@@ -200,8 +188,6 @@ pub fn measure(
     })
 }
 
-type Outcome = Result<Vec<Tally>, Error>;
-
 /// Starts every thread at once, stops the writers when the budget is
 /// spent, and waits for the readers' end of file; returns the writers' and
 /// readers' tallies and the start.
@@ -212,29 +198,31 @@ fn run_threads(
     quota: Option<u64>,
     budget: Budget,
     read_size: usize,
-) -> (Outcome, Outcome, Instant) {
-    let stop = AtomicBool::new(false);
-    let start = Barrier::new(readers.len() + writers.len() + 1);
+) -> (Result<Tally, Error>, Result<Tally, Error>, Instant) {
+    let (stop, start) = (
+        &AtomicBool::new(false),
+        &Barrier::new(readers.len() + writers.len() + 1),
+    );
     thread::scope(|scope| {
-        let reader_threads: Vec<_> = readers
+        let read = |reader: Reader| {
+            start.wait();
+            let tally = reader.take_to_end(read_size);
+            // With fewer readers the writers could block forever on a full
+            // circbuf (it has no EPIPE); stopping them at least lets the
+            // remaining readers drain it.
+            if tally.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            tally
+        };
+        let readers: Vec<_> = readers
             .into_iter()
-            .map(|reader| {
-                scope.spawn(|| {
-                    start.wait();
-                    let tally = reader.take_to_end(read_size);
-                    // With fewer readers the writers could block forever on
-                    // a full circbuf (it has no EPIPE); stopping them at
-                    // least lets the remaining readers drain it.
-                    if tally.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    tally
-                })
-            })
+            .map(|r| scope.spawn(move || read(r)))
             .collect();
-        let writer_threads: Vec<_> = writers
+        let write = move |end| write_messages(end, size, quota, start, stop);
+        let writers: Vec<_> = writers
             .into_iter()
-            .map(|end| scope.spawn(|| write_messages(end, size, quota, &start, &stop)))
+            .map(|w| scope.spawn(move || write(w)))
             .collect();
         start.wait();
         let began = Instant::now();
@@ -242,19 +230,24 @@ fn run_threads(
             thread::sleep(duration);
             stop.store(true, Ordering::Relaxed);
         }
-        (collect(writer_threads), collect(reader_threads), began)
+        (total(writers), total(readers), began)
     })
 }
 
-fn collect(threads: Vec<thread::ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Outcome {
-    threads
-        .into_iter()
-        .map(|thread| {
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-        .collect()
+/// Joins the threads of one side and adds up their tallies.
+fn total(threads: Vec<ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Result<Tally, Error> {
+    let mut sum = Tally::default();
+    for thread in threads {
+        let tally = thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        sum.bytes += tally.bytes;
+        sum.messages += tally.messages;
+        sum.calls += tally.calls;
+        sum.checksum = sum.checksum.wrapping_add(tally.checksum);
+        sum.end_of_file = sum.end_of_file.max(tally.end_of_file);
+    }
+    Ok(sum)
 }
 
 fn write_messages(
