@@ -101,10 +101,8 @@ impl Generator {
     /// commands), or a call that needs a file position.
     fn misc(&mut self, slot: usize) -> Op {
         if self.rng.chance(1, 2) {
-            let call = *self
-                .rng
-                .pick(&[Positioned::Seek, Positioned::Pread, Positioned::Pwrite]);
-            return Op::Positioned(slot, call);
+            let calls = [Positioned::Seek, Positioned::Pread, Positioned::Pwrite];
+            return Op::Positioned(slot, *self.rng.pick(&calls));
         }
         let high = self.rng.range(6, 255) as u32;
         let nr = *self.rng.pick(&[0, high]);
@@ -116,12 +114,7 @@ impl Generator {
 
     /// A slot whose file passes `fits` most of the time, any awake open
     /// slot otherwise, so that calls the access mode forbids are tried too.
-    fn slot_for(
-        &mut self,
-        model: &Model,
-        asleep: &[Sleeper],
-        fits: impl Fn(Access) -> bool,
-    ) -> usize {
+    fn slot_for(&mut self, model: &Model, asleep: &[Sleeper], fits: fn(Access) -> bool) -> usize {
         let open = awake(model, asleep);
         let fitting: Vec<usize> = open
             .iter()
