@@ -114,14 +114,6 @@ impl Channel {
         }
     }
 
-    /// Bytes the channel buffers: the device's capacity or the pipe's size.
-    pub fn capacity(&self) -> usize {
-        match self {
-            Channel::Circbuf { capacity, .. } => *capacity,
-            Channel::Pipe(size) => size.actual,
-        }
-    }
-
     /// Opens `ratio.readers` blocking read ends, then `ratio.writers`
     /// blocking write ends, and returns both in that order.
     ///
@@ -262,7 +254,6 @@ mod tests {
         );
         let channel = Channel::Pipe(size);
         assert_eq!(channel.kind(), "pipe");
-        assert_eq!(channel.capacity(), 65536);
         assert_eq!(channel.stats(), Ok(None));
         assert_eq!(channel.check_idle(), Ok(()));
     }

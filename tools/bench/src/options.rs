@@ -105,13 +105,6 @@ pub struct Cli {
     pub font: Option<PathBuf>,
 }
 
-impl Cli {
-    /// Time spent timing each memcpy size, less for a `--quick` smoke test.
-    pub fn copy_duration(&self) -> Duration {
-        Duration::from_millis(if self.quick { 50 } else { 250 })
-    }
-}
-
 /// A number of writer and reader threads, each with its own open file,
 /// written `W:R`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -140,11 +133,8 @@ impl fmt::Display for Ratio {
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let bad = || format!("`{text}`: expected a number of bytes like 64, 4K or 1M");
     let lower = text.trim().to_ascii_lowercase();
-    let (digits, suffix) = lower.split_at(
-        lower
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(lower.len()),
-    );
+    let digits = lower.find(|c: char| !c.is_ascii_digit());
+    let (digits, suffix) = lower.split_at(digits.unwrap_or(lower.len()));
     let shift = match suffix.trim_start() {
         "" | "b" => 0,
         "k" | "kib" => 10,
@@ -260,7 +250,6 @@ mod tests {
         assert_eq!(c.read_size, 65536);
         assert_eq!(c.latency_samples, 1000);
         assert_eq!(c.latency_gap, Duration::from_millis(2));
-        assert_eq!(c.copy_duration(), Duration::from_millis(250));
         assert_eq!(c.csv, None);
     }
 
@@ -271,7 +260,6 @@ mod tests {
         assert_eq!(c.ratios, ratios(&[(1, 1), (2, 2)]));
         assert_eq!(c.duration, Duration::from_millis(50));
         assert_eq!(c.latency_samples, 50);
-        assert_eq!(c.copy_duration(), Duration::from_millis(50));
 
         let c = cli(&["--quick", "--sizes", "1,64K", "--latency-samples", "0"]);
         assert_eq!(c.sizes, [1, 65536]);

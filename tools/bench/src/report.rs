@@ -91,26 +91,23 @@ impl Point {
 /// `size` bytes with the largest binary unit that divides it: `64 B`,
 /// `4 KiB`, `1 MiB`, `1536 B`.
 pub fn format_size(size: usize) -> String {
-    const KIB: usize = 1 << 10;
-    const MIB: usize = 1 << 20;
-    if size >= MIB && size.is_multiple_of(MIB) {
-        format!("{} MiB", size / MIB)
-    } else if size >= KIB && size.is_multiple_of(KIB) {
-        format!("{} KiB", size / KIB)
-    } else {
-        format!("{size} B")
-    }
+    let units = [(20, "MiB"), (10, "KiB")].into_iter();
+    let mut dividing =
+        units.filter(|&(shift, _)| size >= 1 << shift && size.is_multiple_of(1 << shift));
+    let (shift, unit) = dividing.next().unwrap_or((0, "B"));
+    format!("{} {unit}", size >> shift)
 }
 
 /// A rate with three significant digits or more, and no spurious ones.
 pub fn format_rate(value: f64) -> String {
-    if value >= 100.0 {
-        format!("{value:.0}")
+    let decimals = if value >= 100.0 {
+        0
     } else if value >= 10.0 {
-        format!("{value:.1}")
+        1
     } else {
-        format!("{value:.2}")
-    }
+        2
+    };
+    format!("{value:.decimals$}")
 }
 
 /// What the numbers mean, at the end of the header.

@@ -5,6 +5,7 @@
 //! sample wake-up latency, then write the CSV, JSON and plot asked for.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::channel::{Channel, PipeSize};
 use crate::copy::{self, CopyBound};
@@ -19,7 +20,10 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let circbuf = (!cli.pipe_only)
         .then(|| Channel::circbuf(&cli.device, cli.reset))
         .transpose()?;
-    let capacity = circbuf.as_ref().map_or(cli.capacity, Channel::capacity);
+    let capacity = match circbuf {
+        Some(Channel::Circbuf { capacity, .. }) => capacity,
+        _ => cli.capacity,
+    };
     let pipe_size = PipeSize::probe(capacity)?;
     let pipe = Channel::Pipe(pipe_size);
     // Settled before the measurements, not after minutes of them.
@@ -50,7 +54,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         );
     }
 
-    let copy = copy::SIZES.map(|size| copy::measure(size, cli.copy_duration()));
+    // Less time on each size for a --quick smoke test.
+    let copy_time = Duration::from_millis(if cli.quick { 50 } else { 250 });
+    let copy = copy::SIZES.map(|size| copy::measure(size, copy_time));
     let copy = CopyBound::of(copy.to_vec());
     let bound_mb_s = copy.bound_mb_s;
     println!("{}", report::copy_lines(&copy).join("\n"));
