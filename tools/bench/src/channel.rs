@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The two channels measured, a circbuf device and a pipe, behind one
-//! interface: [`Channel::open`] hands out one [`Endpoint`] per reader and
-//! per writer thread, readers first, and [`Channel::stats`] gives circbuf's
-//! own counters to check a run against.
-//!
-//! Every reader and writer gets its own file: on circbuf its own `open`,
-//! like an independent process (readers sharing one open file would share
-//! its end-of-file state); on a pipe its own descriptor, a `dup` of one end
-//! of a fresh pipe per run.
+//! interface: [`Channel::open`] hands out one [`Endpoint`] per thread, and
+//! [`Channel::stats`] gives circbuf's counters to check a run against.
+//! Every thread gets its own file: on circbuf its own `open`, like an
+//! independent process (readers sharing one open file would share its
+//! end-of-file state); on a pipe a `dup` of one end of a fresh pipe.
 
 use std::fs::OpenOptions as FileOptions;
 use std::io;

@@ -7,10 +7,8 @@
 //! Before each sample the reader tells the writer it is about to read, and
 //! the writer waits a gap long enough for the reader to be asleep in
 //! read(2), so each sample includes the wake-up and not just a copy. On
-//! circbuf the device's `read_waits` counter shows whether that held.
-//!
-//! The samples are summed up by [`percentile`]s by the nearest-rank
-//! method, so every reported value is one that was actually measured.
+//! circbuf the device's `read_waits` counter shows whether that held. The
+//! [`percentile`]s are by nearest rank, so each is a measured value.
 
 use std::sync::mpsc;
 use std::thread;

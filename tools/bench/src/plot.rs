@@ -1,15 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The `--plot` PNG: throughput against message size, both axes
-//! logarithmic (sizes span 1 B to 64 KiB and rates three orders of
-//! magnitude), one colour per writer:reader ratio, circbuf solid with dots,
-//! the pipe dashed with triangles, circbuf's mapped consumer (`--mapped`)
-//! dotted with crosses, and the copy bound as a black line, with a legend
-//! beside the chart when there is text.
-//!
-//! Text needs a font file, which plotters reads through ab_glyph so nothing
-//! depends on fontconfig: [`load_text_font`] registers the one given or a
-//! sans font that Debian ships, and [`draw`] without text leaves out the
-//! caption, axis labels and legend instead.
+//! logarithmic (sizes span 1 B to 64 KiB, rates three orders of magnitude),
+//! a colour per writer:reader ratio, a [`Look`] per channel, and the copy
+//! bound. Text needs a font file, read through ab_glyph so nothing depends
+//! on fontconfig ([`load_text_font`]); without one the plot has no text.
 
 use std::path::Path;
 

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The [`Report`] of a run and its renderings: the header lines and aligned
-//! tables printed on the terminal (rows printed as each point finishes), the
-//! CSV of the throughput points, and JSON of everything.
-//!
-//! Units throughout: MB = 10^6 bytes; ops = messages written; sizes in the
-//! table use binary prefixes (1 KiB = 1024 bytes) as message sizes do.
+//! tables printed on the terminal (rows as each point finishes), the CSV of
+//! the throughput table, and JSON of everything. MB = 10^6 bytes; ops =
+//! messages written; sizes use binary prefixes (1 KiB = 1024 bytes).
 
 use serde::{Deserialize, Serialize};
 

@@ -3,11 +3,9 @@
 //! channel, R reader threads read large blocks until end of file (or one
 //! takes them in place as circbuf's mapped consumer, `mapped.rs`), and the
 //! bytes on both sides must agree in number and [`checksum`] (and, on
-//! circbuf, in number with the device's own counters).
-//!
-//! Time runs from the moment every thread is ready to the moment the last
-//! reader sees end of file, so the data still in the buffer when writers
-//! stop is part of the measurement.
+//! circbuf, with the device's counters). Time runs from the moment every
+//! thread is ready to the last reader's end of file, so the data still in
+//! the buffer when writers stop is part of the measurement.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
