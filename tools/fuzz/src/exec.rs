@@ -177,12 +177,8 @@ fn read(fd: BorrowedFd<'_>, len: usize, via: &Via) -> Reply {
         Via::Plain(buffer) => with_buffer(*buffer, &mut data, |target| raw::read(fd, target, len)),
         Via::Vectored(segments, nowait) => {
             let mut rest = &mut data[..];
-            let mut slices = Vec::with_capacity(segments.len());
-            for &n in segments {
-                let (head, tail) = rest.split_at_mut(n);
-                slices.push(IoSliceMut::new(head));
-                rest = tail;
-            }
+            let mut cut = |n| IoSliceMut::new(rest.split_off_mut(..n).expect("segments add up"));
+            let mut slices: Vec<IoSliceMut<'_>> = segments.iter().map(|&n| cut(n)).collect();
             if *nowait {
                 preadv2(fd, &mut slices, CURRENT_POSITION, ReadWriteFlags::NOWAIT)
             } else {
@@ -203,14 +199,8 @@ fn write(fd: BorrowedFd<'_>, data: &[u8], via: &Via) -> Result<usize, Errno> {
         }),
         Via::Vectored(segments, nowait) => {
             let mut rest = data;
-            let slices: Vec<IoSlice<'_>> = segments
-                .iter()
-                .map(|&n| {
-                    let (head, tail) = rest.split_at(n);
-                    rest = tail;
-                    IoSlice::new(head)
-                })
-                .collect();
+            let mut cut = |n| IoSlice::new(rest.split_off(..n).expect("segments add up"));
+            let slices: Vec<IoSlice<'_>> = segments.iter().map(|&n| cut(n)).collect();
             if *nowait {
                 pwritev2(fd, &slices, CURRENT_POSITION, ReadWriteFlags::NOWAIT)
             } else {

@@ -202,17 +202,13 @@ impl Run<'_> {
         let mut i = 0;
         while i < self.sleepers.len() {
             let before = self.describe(self.sleepers[i].slot());
-            let (result, data) = match self.model.wake(&mut self.sleepers[i]) {
-                Wake::Asleep => {
-                    i += 1;
-                    continue;
-                }
-                Wake::Slept => {
-                    self.await_sleep(i, &before)?;
-                    i += 1;
-                    continue;
-                }
-                Wake::Done(result, data) => (result, data),
+            let wake = self.model.wake(&mut self.sleepers[i]);
+            if wake == Wake::Slept {
+                self.await_sleep(i, &before)?;
+            }
+            let Wake::Done(result, data) = wake else {
+                i += 1;
+                continue;
             };
             let expected = match self.asleep[i].op {
                 Op::Read(..) => Reply::Read(result, data),
