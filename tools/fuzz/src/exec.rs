@@ -40,10 +40,7 @@ impl Executor {
     }
 
     pub fn fd(&self, slot: usize) -> BorrowedFd<'_> {
-        self.files[slot]
-            .as_ref()
-            .unwrap_or_else(|| panic!("slot {slot} has no open file"))
-            .as_fd()
+        self.files[slot].as_ref().expect("an open slot").as_fd()
     }
 
     /// Closes every file but `slot`'s, in a child process that must not

@@ -1,12 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `fuzz`: drives a circbuf device through a long seeded sequence of
-//! operations and checks every result against an executable model of
-//! `docs/semantics.md`, which shares no code with the driver.
-//!
-//! This file owns the command line, the choice of seed and the exit
-//! status: 0 when every result matched, 1 at the first difference, 2 when
-//! the run cannot be made (bad arguments, device missing or not idle).
+//! `fuzz`: checks every result of a long seeded sequence of operations on
+//! a circbuf device against an executable model of `docs/semantics.md`.
+//! This file owns the command line, the choice of seed and the exit status.
 
 mod child;
 mod exec;

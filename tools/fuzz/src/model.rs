@@ -118,8 +118,7 @@ impl Model {
     }
 
     fn open_file(&self, slot: usize) -> &File {
-        self.file(slot)
-            .unwrap_or_else(|| panic!("slot {slot} has no open file"))
+        self.file(slot).expect("an open slot")
     }
 
     /// The slots that hold a file (`open`) or none (`!open`), in order.

@@ -46,7 +46,6 @@ pub enum RunError {
 #[derive(Default)]
 pub struct Summary {
     seed: u64,
-    capacity: u64,
     ops: u64,
     end_ops: u64,
     /// Operations by name, the end's included.
@@ -63,7 +62,7 @@ pub struct Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.stats;
-        write!(f, "fuzz: seed={} capacity={}", self.seed, self.capacity)?;
+        write!(f, "fuzz: seed={} capacity={}", self.seed, s.capacity)?;
         write!(f, " ops={}+{}", self.ops, self.end_ops)?;
         let counts = [
             ("sleeps", self.sleeps),
@@ -121,7 +120,6 @@ pub fn run(config: &Cli, seed: u64) -> Result<Summary, RunError> {
         history: VecDeque::with_capacity(HISTORY),
         summary: Summary {
             seed,
-            capacity: baseline.capacity,
             ..Summary::default()
         },
         index: 0,
