@@ -43,11 +43,8 @@ pub struct Latency {
 /// nearest rank: the smallest sample with at least p % of the samples at or
 /// below it. `None` without samples.
 pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
     let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
 impl Latency {

@@ -13,7 +13,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 use crate::options::Ratio;
-use crate::report::{format_size, Report};
+use crate::report::{format_size, Point, Report};
+use crate::throughput::Measurement;
 
 /// Sans fonts looked for, best first, with the Debian package of each.
 #[rustfmt::skip]
@@ -123,33 +124,27 @@ struct Line {
     points: Vec<(f64, f64)>,
 }
 
+/// Picks one channel's result out of a point.
+type Channel = fn(&Point) -> Option<Measurement>;
+
 /// The lines of `report`'s points: per ratio, circbuf's (if measured), the
 /// pipe's and the mapped consumer's (if measured), in one colour.
 fn lines(report: &Report) -> Vec<Line> {
     let mut ratios: Vec<Ratio> = report.points.iter().map(|p| p.ratio).collect();
     // The points come ratio by ratio.
     ratios.dedup();
-    let looks = [
-        (Look::Read, "circbuf"),
-        (Look::Pipe, "pipe"),
-        (Look::Mapped, "circbuf mapped"),
+    let looks: [(Look, &str, Channel); 3] = [
+        (Look::Read, "circbuf", |p| p.circbuf),
+        (Look::Pipe, "pipe", |p| Some(p.pipe)),
+        (Look::Mapped, "circbuf mapped", |p| p.mapped),
     ];
     let mut lines = Vec::new();
     for (i, &ratio) in ratios.iter().enumerate() {
-        for (look, name) in looks {
+        for (look, name, channel) in looks {
             let at_ratio = report.points.iter().filter(|p| p.ratio == ratio);
-            let mut points: Vec<(f64, f64)> = at_ratio
-                .filter_map(|p| {
-                    let channel = match look {
-                        Look::Read => p.circbuf,
-                        Look::Mapped => p.mapped,
-                        Look::Pipe | Look::Bound => Some(p.pipe),
-                    };
-                    Some((p.size as f64, channel?.mb_per_s))
-                })
-                // A log axis has no place for zero.
-                .filter(|&(_, rate)| rate > 0.0)
-                .collect();
+            let rates = at_ratio.filter_map(|p| Some((p.size as f64, channel(p)?.mb_per_s)));
+            // A log axis has no place for zero.
+            let mut points: Vec<(f64, f64)> = rates.filter(|&(_, rate)| rate > 0.0).collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             if look == Look::Pipe || !points.is_empty() {
                 let (label, colour) = (format!("{name} {ratio}"), Palette99::pick(i).to_rgba());
