@@ -98,13 +98,8 @@ pub fn format_size(size: usize) -> String {
 
 /// A rate with three significant digits or more, and no spurious ones.
 pub fn format_rate(value: f64) -> String {
-    let decimals = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
+    // Two decimals below 10, one below 100, none from 100 on.
+    let decimals = 2 - usize::from(value >= 10.0) - usize::from(value >= 100.0);
     format!("{value:.decimals$}")
 }
 
@@ -145,16 +140,11 @@ fn describe_bytes(bytes: usize) -> String {
 
 /// The copy bound block.
 pub fn copy_lines(copy: &CopyBound) -> Vec<String> {
-    let copies = copy.bandwidths.iter();
-    let copies: Vec<String> = copies
-        .map(|b| {
-            format!(
-                "{} copies {} MB/s",
-                format_size(b.size),
-                format_rate(b.mb_per_s)
-            )
-        })
-        .collect();
+    let copies = copy.bandwidths.iter().map(|b| {
+        let (size, rate) = (format_size(b.size), format_rate(b.mb_per_s));
+        format!("{size} copies {rate} MB/s")
+    });
+    let copies: Vec<String> = copies.collect();
     let bound = format_rate(copy.bound_mb_s);
     vec![
         format!("memcpy:      {}", copies.join(", ")),
