@@ -113,11 +113,12 @@ pub fn measure(
     bound_mb_s: f64,
 ) -> Result<Measurement, Error> {
     let mapped = consumer == Consumer::Mapped;
-    let point = format!(
-        "{}{} {size} B {ratio}",
-        channel.kind(),
-        if mapped { " mapped" } else { "" }
-    );
+    let kind = if mapped {
+        "circbuf mapped"
+    } else {
+        channel.kind()
+    };
+    let point = format!("{kind} {size} B {ratio}");
     let in_point = |e: Error| e.within(&point);
     channel.check_idle().map_err(in_point)?;
     let before = channel.stats().map_err(in_point)?;
@@ -130,58 +131,49 @@ pub fn measure(
     };
     let (readers, writers) = mapped::open(channel, ratio, consumer).map_err(in_point)?;
     let (writes, reads, began) = run_threads(readers, writers, size, quota, budget, read_size);
-    let (written, read) = (writes.map_err(in_point)?, reads.map_err(in_point)?);
+    let (wr, rd) = (writes.map_err(in_point)?, reads.map_err(in_point)?);
     let agree = |what: &str, a: u64, b: u64| match a == b {
         true => Ok(()),
         false => Err(Error::Run(format!("{point}: {what} differ: {a} and {b}"))),
     };
-    agree("bytes written and read", written.bytes, read.bytes)?;
-    agree(
-        "checksums written and read",
-        written.checksum,
-        read.checksum,
-    )?;
-    if let (Some(before), Some(after)) = (before, channel.stats().map_err(in_point)?) {
-        let mut counts = vec![
-            (
-                "bytes_written",
-                after.bytes_written - before.bytes_written,
-                written.bytes,
-            ),
-            (
-                "bytes_read",
-                after.bytes_read - before.bytes_read,
-                read.bytes,
-            ),
-            ("writes", after.writes - before.writes, written.calls),
-        ];
+    agree("bytes written and read", wr.bytes, rd.bytes)?;
+    agree("checksums written and read", wr.checksum, rd.checksum)?;
+    // The device's counters before (s0) and after (s1) the point.
+    if let (Some(s0), Some(s1)) = (before, channel.stats().map_err(in_point)?) {
+        let device = |name: &str, count, ours| {
+            agree(
+                &format!("{name} by the device and the threads"),
+                count,
+                ours,
+            )
+        };
+        device(
+            "bytes_written",
+            s1.bytes_written - s0.bytes_written,
+            wr.bytes,
+        )?;
+        device("bytes_read", s1.bytes_read - s0.bytes_read, rd.bytes)?;
+        device("writes", s1.writes - s0.writes, wr.calls)?;
         // For a mapped consumer the device counts as reads the times it
         // took in the consumer's position, which the consumer cannot see.
         if !mapped {
-            counts.push(("reads", after.reads - before.reads, read.calls));
-        }
-        for (name, device, threads) in counts {
-            agree(
-                &format!("{name} by the device and the threads"),
-                device,
-                threads,
-            )?;
+            device("reads", s1.reads - s0.reads, rd.calls)?;
         }
     }
-    let last = read.end_of_file.unwrap_or(began);
+    let last = rd.end_of_file.unwrap_or(began);
     let seconds = last
         .saturating_duration_since(began)
         .as_secs_f64()
         .max(1e-9);
-    let mb_per_s = written.bytes as f64 / 1e6 / seconds;
+    let mb_per_s = wr.bytes as f64 / 1e6 / seconds;
     Ok(Measurement {
-        bytes: written.bytes,
-        messages: written.messages,
-        write_calls: written.calls,
-        read_calls: read.calls,
+        bytes: wr.bytes,
+        messages: wr.messages,
+        write_calls: wr.calls,
+        read_calls: rd.calls,
         seconds,
         mb_per_s,
-        ops_per_s: written.messages as f64 / seconds,
+        ops_per_s: wr.messages as f64 / seconds,
         bound_fraction: mb_per_s / bound_mb_s,
     })
 }
