@@ -130,20 +130,17 @@ impl Channel {
                         .map_err(|e| Error::Run(format!("{}: open: {e}", path.display())))
                 };
                 let readers = open(ratio.readers, FileOptions::new().read(true))?;
-                return Ok((
-                    readers,
-                    open(ratio.writers, FileOptions::new().write(true))?,
-                ));
+                let writers = open(ratio.writers, FileOptions::new().write(true))?;
+                return Ok((readers, writers));
             }
             Channel::Pipe(size) => {
                 let ends = pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("pipe2", e))?;
                 let actual = fcntl_setpipe_size(&ends.1, size.requested)
                     .map_err(|e| failed("F_SETPIPE_SZ", e))?;
-                if actual != size.actual {
-                    return Err(Error::Run(format!(
-                        "pipe: F_SETPIPE_SZ gave {actual} bytes, earlier pipes had {}",
-                        size.actual
-                    )));
+                let earlier = size.actual;
+                if actual != earlier {
+                    let gave = format!("gave {actual} bytes, earlier pipes had {earlier}");
+                    return Err(Error::Run(format!("pipe: F_SETPIPE_SZ {gave}")));
                 }
                 ends
             }
@@ -156,10 +153,8 @@ impl Channel {
         };
         // The originals close on return, so the pipe's end of file comes
         // when the last writer thread closes its copy.
-        Ok((
-            copies(&read_end, ratio.readers)?,
-            copies(&write_end, ratio.writers)?,
-        ))
+        let readers = copies(&read_end, ratio.readers)?;
+        Ok((readers, copies(&write_end, ratio.writers)?))
     }
 
     /// circbuf's counters now; `None` for a pipe, which has none.

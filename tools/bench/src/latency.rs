@@ -10,6 +10,7 @@
 //! circbuf the device's `read_waits` counter shows whether that held. The
 //! [`percentile`]s are by nearest rank, so each is a measured value.
 
+use std::panic::resume_unwind;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -95,9 +96,7 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Optio
                     MESSAGE => {}
                     n => return Err(Error::Run(format!("a sample's read got {n} bytes"))),
                 }
-                let received = now_ns();
-                let sent = u64::from_ne_bytes(message);
-                nanoseconds.push(received.saturating_sub(sent));
+                nanoseconds.push(now_ns().saturating_sub(u64::from_ne_bytes(message)));
             }
             // The writer has closed after its last message: anything but
             // end of file now means bytes were added or left over.
@@ -113,16 +112,12 @@ pub fn measure(channel: &Channel, samples: usize, gap: Duration) -> Result<Optio
             writer.write_all(&now_ns().to_ne_bytes()).map(drop)
         });
         drop(writer);
-        let received = receiver
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let received = receiver.join().unwrap_or_else(|p| resume_unwind(p));
         sent.and(received)
     });
     let nanoseconds = received.map_err(context)?;
-    let reader_sleeps = match (before, channel.stats().map_err(context)?) {
-        (Some(before), Some(after)) => Some(after.read_waits - before.read_waits),
-        _ => None,
-    };
+    let after = channel.stats().map_err(context)?;
+    let reader_sleeps = before.zip(after).map(|(b, a)| a.read_waits - b.read_waits);
     if let Some(sleeps) = reader_sleeps.filter(|&n| n < samples as u64) {
         eprintln!(
             "bench: warning: the circbuf reader slept only {sleeps} times in {samples} \
