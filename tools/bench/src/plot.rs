@@ -35,13 +35,8 @@ const LEGEND_WIDTH: u32 = 260;
 /// else the first of [`FONTS`] that is installed. False, with a warning,
 /// when the plot has to go without text.
 pub fn load_text_font(given: Option<&Path>) -> Result<bool, String> {
-    let installed = || {
-        FONTS
-            .iter()
-            .map(|(path, _)| Path::new(path))
-            .find(|p| p.is_file())
-    };
-    let Some(font) = given.or_else(installed) else {
+    let mut fonts = FONTS.iter().map(|(path, _)| Path::new(path));
+    let Some(font) = given.or_else(|| fonts.find(|p| p.is_file())) else {
         let packages: Vec<&str> = FONTS.iter().map(|(_, package)| *package).collect();
         let packages = packages.join(" or ");
         eprintln!("bench: warning: no font found (Debian: {packages}); the plot will have no text");

@@ -58,7 +58,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let copy_time = Duration::from_millis(if cli.quick { 50 } else { 250 });
     let copy = copy::SIZES.map(|size| copy::measure(size, copy_time));
     let copy = CopyBound::of(copy.to_vec());
-    let bound_mb_s = copy.bound_mb_s;
+    let (bound, read_size) = (copy.bound_mb_s, cli.read_size);
     println!("{}", report::copy_lines(&copy).join("\n"));
 
     println!("\n{}", report::table_header(cli.mapped));
@@ -66,10 +66,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     for &ratio in &cli.ratios {
         for &size in &cli.sizes {
             let measure = |channel: &Channel, consumer| {
-                let read_size = cli.read_size;
-                throughput::measure(
-                    channel, size, ratio, budget, read_size, consumer, bound_mb_s,
-                )
+                throughput::measure(channel, size, ratio, budget, read_size, consumer, bound)
             };
             let read = |c| measure(c, Consumer::Read);
             let circbuf_point = circbuf.as_ref().map(read).transpose()?;
