@@ -35,7 +35,9 @@ def test_c_mapped_consumer_example_reads_the_whole_stream_in_place():
     exe = f"/tmp/mapped_consumer-{os.getpid()}"
     compile_args = ["cc", "-Wall", "-Wextra", "-Werror", "-std=c11", "-I", "include/uapi",
                     "-o", exe, "examples/mapped_consumer.c"]
-    result = _run(compile_args)
+    # A bound for a hang, not for speed: cc's first run in a guest reads
+    # the compiler over 9p.
+    result = _run(compile_args, timeout=300)
     assert result.returncode == 0, _describe(compile_args, result)
     consumer = subprocess.Popen([exe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -58,7 +58,9 @@ def test_c_telemetry_example():
     exe = f"/tmp/telemetry_example-{os.getpid()}"
     compile_args = ["cc", "-Wall", "-Werror", "-I", "include/uapi", "-o", exe,
                     "examples/telemetry_example.c"]
-    result = _run(compile_args)
+    # A bound for a hang, not for speed: cc's first run in a guest reads
+    # the compiler over 9p.
+    result = _run(compile_args, timeout=300)
     assert result.returncode == 0, _describe(compile_args, result)
     try:
         result = _run([exe], timeout=60)

@@ -298,7 +298,9 @@ def test_c_example():
     exe = f"/tmp/circbuf_example-{os.getpid()}"
     compile_args = ["cc", "-Wall", "-Werror", "-I", "include/uapi", "-o", exe,
                     "examples/circbuf_example.c"]
-    result = _run(compile_args)
+    # A bound for a hang, not for speed: cc's first run in a guest reads
+    # the compiler over 9p.
+    result = _run(compile_args, timeout=300)
     assert result.returncode == 0, _describe(compile_args, result)
     try:
         result = _run([exe], timeout=30)
