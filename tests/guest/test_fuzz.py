@@ -20,7 +20,7 @@ FUZZ = "tools/target/release/fuzz"
 # reports and takes about four times as long; the fast kernels check the
 # model with the full count.
 OPS = os.environ.get("CIRCBUF_FUZZ_OPS",
-                     "8000" if os.environ.get("CIRCBUF_KERNEL") == "debug" else "20000")
+                     "10000" if os.environ.get("CIRCBUF_KERNEL") == "debug" else "20000")
 TEST_TIMEOUT = 600
 
 
