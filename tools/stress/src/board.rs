@@ -91,17 +91,12 @@ impl Board {
         let bitmap_words = (bits_per_writer / 64) as usize;
         let len = 1 + (writers + readers) as usize * TALLY_WORDS + writers as usize * bitmap_words;
         let bytes = len * size_of::<AtomicU64>();
+        let prot = ProtFlags::READ | ProtFlags::WRITE;
+        let flags = MapFlags::SHARED | MapFlags::NORESERVE;
         // SAFETY: With a null address the kernel picks where the mapping
         // goes, so no memory of this process is touched.
-        let ptr = unsafe {
-            mmap_anonymous(
-                null_mut(),
-                bytes,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::NORESERVE,
-            )
-        }
-        .map_err(|e| format!("cannot map {bytes} bytes of shared memory: {e}"))?;
+        let ptr = unsafe { mmap_anonymous(null_mut(), bytes, prot, flags) }
+            .map_err(|e| format!("cannot map {bytes} bytes of shared memory: {e}"))?;
         // SAFETY: The mapping is `bytes` long, readable and writable,
         // page-aligned (so aligned for `AtomicU64`) and zero-filled, which
         // is a valid `AtomicU64`. It stays mapped until `drop`, and all

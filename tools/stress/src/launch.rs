@@ -9,8 +9,8 @@
 //! worker blocked in the device for good is killed, which nothing short of
 //! a signal could end.
 //!
-//! [`Layout::Threads`] forks one child that runs every worker as a thread,
-//! [`Layout::Processes`] one child per worker. A driver sees both: threads
+//! [`run`] forks one child that runs every worker as a thread, or with
+//! `processes` one child per worker. A driver sees both: threads
 //! share one mm, so their copies to and from user memory share page tables
 //! and the mmap lock, while processes each fault in their own; either way
 //! every worker has a file of its own.
@@ -57,15 +57,6 @@ pub struct Worker {
     pub device: Device,
 }
 
-/// How the workers are spread over processes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
-    /// One child process runs every worker as a thread.
-    Threads,
-    /// One child process per worker.
-    Processes,
-}
-
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -85,11 +76,8 @@ pub fn open(path: &Path, writers: u32, readers: u32) -> Result<Vec<Worker>, Stri
             // Opening non-blocking never waits for the other side, as
             // opening a FIFO that stands in for the device would; the
             // workers' own calls block.
-            let mut options = OpenOptions::new();
-            options
-                .read(role == Role::Reader)
-                .write(role == Role::Writer)
-                .nonblocking(true);
+            let (mut options, reader) = (OpenOptions::new(), role == Role::Reader);
+            options.read(reader).write(!reader).nonblocking(true);
             let device = Device::open(path, &options)
                 .and_then(|device| device.set_nonblocking(false).map(|()| device))
                 .map_err(|e| format!("{role} {id}: {e}"))?;
@@ -99,26 +87,27 @@ pub fn open(path: &Path, writers: u32, readers: u32) -> Result<Vec<Worker>, Stri
     Ok(workers)
 }
 
-/// Runs `work` on each of `workers` in children laid out as `layout`, and
-/// waits for them for at most `limit`. Must be called from a
+/// Runs `work` on each of `workers` in one child process, as threads, or
+/// with `processes` in a child process each, and waits for them for at most `limit`. Must be called from a
 /// single-threaded process.
 pub fn run(
     mut workers: Vec<Worker>,
-    layout: Layout,
+    processes: bool,
     limit: Duration,
     work: &(dyn Fn(Worker) + Sync),
 ) -> Result<Ended, String> {
     let mut children = Vec::new();
-    let forked = match layout {
-        Layout::Threads => fork(|| {
+    let forked = if !processes {
+        fork(|| {
             thread::scope(|scope| {
                 for worker in workers.drain(..) {
                     scope.spawn(move || work(worker));
                 }
             });
         })
-        .map(|pid| children.push((pid, "the worker threads".to_owned()))),
-        Layout::Processes => (0..workers.len()).try_for_each(|i| {
+        .map(|pid| children.push((pid, "the worker threads".to_owned())))
+    } else {
+        (0..workers.len()).try_for_each(|i| {
             let name = format!("{} {}", workers[i].role, workers[i].id);
             let pid = fork(|| {
                 let mine = workers.swap_remove(i);
@@ -130,7 +119,7 @@ pub fn run(
             })?;
             children.push((pid, name));
             Ok(())
-        }),
+        })
     };
     // This process keeps no file of the device open during the run.
     drop(workers);

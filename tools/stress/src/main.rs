@@ -21,7 +21,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use stress::board::{Board, KEEP};
 use stress::device_mode;
-use stress::launch::{self, Ended, Layout};
+use stress::launch::{self, Ended};
 use stress::record::HEADER_SIZE;
 use stress::summary::{watchdog_message, Summary};
 use stress::verify::{books, Kind, Totals};
@@ -143,23 +143,17 @@ impl Cli {
 /// Refuses record sizes whose writes the device would not keep atomic,
 /// since then interleaving would be legal and the checks meaningless.
 fn check_record_size(size: usize, capacity: usize) -> Result<(), String> {
-    if size < HEADER_SIZE {
-        return Err(format!(
-            "--record-size={size} is smaller than the {HEADER_SIZE}-byte record header"
-        ));
-    }
-    if size > ATOMIC_WRITE_MAX {
-        return Err(format!(
-            "--record-size={size} exceeds {ATOMIC_WRITE_MAX}, the largest write circbuf keeps atomic"
-        ));
-    }
-    if size > capacity {
-        return Err(format!(
-            "--record-size={size} exceeds the device's capacity of {capacity} bytes \
-             (only writes that fit are atomic); use at most {capacity}"
-        ));
-    }
-    Ok(())
+    let problem = if size < HEADER_SIZE {
+        format!("is smaller than the {HEADER_SIZE}-byte record header")
+    } else if size > ATOMIC_WRITE_MAX {
+        format!("exceeds {ATOMIC_WRITE_MAX}, the largest write circbuf keeps atomic")
+    } else if size > capacity {
+        let only = "(only writes that fit are atomic)";
+        format!("exceeds the device's capacity of {capacity} bytes {only}; use at most {capacity}")
+    } else {
+        return Ok(());
+    };
+    Err(format!("--record-size={size} {problem}"))
 }
 
 /// Runs the test; `Ok(passed)` once it has a verdict, `Err` if it could
@@ -174,10 +168,9 @@ fn execute(cli: &Cli, kind: Kind) -> Result<bool, String> {
     if let Some(size) = kind.record_size() {
         check_record_size(size, capacity)?;
     }
-    let bits = match kind {
-        Kind::Stream => 0,
-        Kind::Records { .. } | Kind::Overwrite { .. } => BITMAP_BITS / u64::from(cli.writers),
-    };
+    let bits = kind
+        .record_size()
+        .map_or(0, |_| BITMAP_BITS / u64::from(cli.writers));
     let board = Board::new(cli.writers, cli.readers, bits)?;
     // The last step before the run, so that no refusal above leaves the
     // device switched; whatever the run's outcome, it is switched back.
@@ -206,13 +199,8 @@ fn run(
         capacity,
         deadline: started + cli.duration,
     };
-    let layout = if cli.processes {
-        Layout::Processes
-    } else {
-        Layout::Threads
-    };
     let limit = cli.watchdog.unwrap_or(cli.duration + WATCHDOG_GRACE);
-    let ended = launch::run(workers, layout, limit, &|worker| job.run(worker))?;
+    let ended = launch::run(workers, cli.processes, limit, &|worker| job.run(worker))?;
     let elapsed = started.elapsed();
     let after = Device::open(&cli.device, OpenOptions::new().read(true).nonblocking(true))
         .and_then(|device| device.stats())

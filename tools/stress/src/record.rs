@@ -90,11 +90,9 @@ pub fn decode(seed: u64, buf: &[u8], size: usize) -> Result<RecordId, String> {
             payload.len()
         ));
     }
-    let id = RecordId {
-        writer: le_u32(&header[4..8]),
-        seq: u64::from_le_bytes(header[8..16].try_into().expect("eight bytes")),
-    };
-    let (writer, seq) = (id.writer, id.seq);
+    let writer = le_u32(&header[4..8]);
+    let seq = u64::from_le_bytes(header[8..16].try_into().expect("eight bytes"));
+    let id = RecordId { writer, seq };
     if le_u32(&header[20..24]) != fnv1a([&header[..CHECKSUMMED_HEADER], payload]) {
         return Err(format!(
             "checksum mismatch in record writer {writer} seq {seq}"

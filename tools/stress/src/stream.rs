@@ -15,16 +15,9 @@ use crate::violation::{Check, Violation};
 /// any state beyond the seed.
 pub fn fill(seed: u64, offset: u64, out: &mut [u8]) {
     let base = derive(seed, Purpose::Stream, 0, 0);
-    let block = |index: u64| mix(base.wrapping_add(index)).to_le_bytes();
-    let mut pos = offset;
-    let mut i = 0;
-    while i < out.len() {
-        let bytes = block(pos / 8);
-        let skip = (pos % 8) as usize;
-        let n = (8 - skip).min(out.len() - i);
-        out[i..i + n].copy_from_slice(&bytes[skip..skip + n]);
-        i += n;
-        pos += n as u64;
+    let stream = (offset / 8..).flat_map(|block| mix(base.wrapping_add(block)).to_le_bytes());
+    for (byte, value) in out.iter_mut().zip(stream.skip((offset % 8) as usize)) {
+        *byte = value;
     }
 }
 

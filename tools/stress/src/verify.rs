@@ -177,12 +177,10 @@ fn received(kind: Kind, board: &Board, out: &mut Vec<Violation>) -> u64 {
             let count = seq - first;
             never_received += count;
             if count > 0 && kind.device_mode() == Mode::Block {
+                let last = seq - 1;
                 let what = match count {
                     1 => format!("writer {writer} seq {first} was"),
-                    _ => format!(
-                        "writer {writer} seq {first}..={} ({count} records)",
-                        seq - 1
-                    ),
+                    _ => format!("writer {writer} seq {first}..={last} ({count} records)"),
                 };
                 let text = format!("{what} written but never received");
                 out.push(Violation::new(Check::Lost, text));
@@ -199,99 +197,58 @@ fn received(kind: Kind, board: &Board, out: &mut Vec<Violation>) -> u64 {
 /// and left `board`, on a device whose counters were `before` and `after`.
 pub fn books(kind: Kind, board: &Board, before: &Stats, after: &Stats) -> Vec<Violation> {
     let mut out = Vec::new();
-    let never_received = match kind {
-        Kind::Stream => 0,
-        Kind::Records { .. } | Kind::Overwrite { .. } => received(kind, board, &mut out),
-    };
+    // In stream mode no writer completes a record and no reader marks one.
+    let never_received = received(kind, board, &mut out);
     let t = Totals::of(board);
-    // The counters are free-running, so deltas and sums of them wrap.
-    let delta = |f: fn(&Stats) -> u64| f(after).wrapping_sub(f(before));
-    let dropped_records = delta(|s| s.dropped_records);
-    let dropped_bytes = delta(|s| s.dropped_bytes);
     let mut equal = |(left, l): (&str, u64), (right, r): (&str, u64)| {
         if l != r {
-            out.push(Violation::new(
-                Check::Books,
-                format!("{left} = {l} but {right} = {r}"),
-            ));
+            let text = format!("{left} = {l} but {right} = {r}");
+            out.push(Violation::new(Check::Books, text));
         }
     };
+    // The counters are free-running, so deltas and sums of them wrap.
+    let delta = |f: fn(&Stats) -> u64| f(after).wrapping_sub(f(before));
+    let device_read = ("the device's bytes_read delta", delta(|s| s.bytes_read));
+    let dropped = delta(|s| s.dropped_records);
+    let dropped = ("the device's dropped_records delta", dropped);
+    let dropped_bytes = delta(|s| s.dropped_bytes);
+    let dropped_bytes = ("the device's dropped_bytes delta", dropped_bytes);
     let read = ("bytes read by the readers", t.bytes_read);
     let written = ("bytes written by the writers", t.bytes_written);
-    let dropped = ("the device's dropped_records delta", dropped_records);
-    equal(
-        (
-            "the device's bytes_written delta",
-            delta(|s| s.bytes_written),
-        ),
-        written,
-    );
-    equal(
-        ("the device's bytes_read delta", delta(|s| s.bytes_read)),
-        read,
-    );
-    equal(
-        ("the device's writes delta", delta(|s| s.writes)),
-        ("write calls that stored data", t.writes),
-    );
-    equal(
-        ("the device's reads delta", delta(|s| s.reads)),
-        ("read calls that returned data", t.reads),
-    );
+    let device_written = delta(|s| s.bytes_written);
+    let device_written = ("the device's bytes_written delta", device_written);
+    equal(device_written, written);
+    equal(device_read, read);
+    let writes = ("the device's writes delta", delta(|s| s.writes));
+    equal(writes, ("write calls that stored data", t.writes));
+    let reads = ("the device's reads delta", delta(|s| s.reads));
+    equal(reads, ("read calls that returned data", t.reads));
     let size = kind.record_size().unwrap_or(0) as u64;
     if size > 0 {
-        let records = (
-            "records read × record size",
-            t.records_read.wrapping_mul(size),
-        );
-        equal(
-            ("the device's bytes_read delta", delta(|s| s.bytes_read)),
-            records,
-        );
+        let records = t.records_read.wrapping_mul(size);
+        equal(device_read, ("records read × record size", records));
     }
     if kind.device_mode() == Mode::Block {
         equal(read, written);
-        equal(
-            ("the device's dropped_bytes delta", dropped_bytes),
-            ("bytes a device in block mode drops", 0),
-        );
+        equal(dropped_bytes, ("bytes a device in block mode drops", 0));
         equal(dropped, ("records a device in block mode drops", 0));
     } else {
-        equal(
-            dropped,
-            ("records written but never received", never_received),
-        );
-        let whole = dropped_records.wrapping_mul(size);
-        equal(
-            ("the device's dropped_bytes delta", dropped_bytes),
-            ("dropped_records delta × record size", whole),
-        );
-        let arrived = t
-            .bytes_read
-            .wrapping_add(dropped_bytes)
-            .wrapping_add(after.used);
-        equal(
-            written,
-            (
-                "bytes read + dropped_bytes delta + bytes left in the device",
-                arrived,
-            ),
-        );
-        equal(
-            ("bytes left in the device", after.used),
-            ("bytes left once the readers reached end-of-file", 0),
-        );
-        equal(
-            ("the device's write_waits delta", delta(|s| s.write_waits)),
-            ("waits a writer may make in overwrite mode", 0),
-        );
+        let unseen = ("records written but never received", never_received);
+        equal(dropped, unseen);
+        let whole = "dropped_records delta × record size";
+        equal(dropped_bytes, (whole, dropped.1.wrapping_mul(size)));
+        let arrived = t.bytes_read.wrapping_add(dropped_bytes.1);
+        let sum = "bytes read + dropped_bytes delta + bytes left in the device";
+        equal(written, (sum, arrived.wrapping_add(after.used)));
+        let left = ("bytes left in the device", after.used);
+        equal(left, ("bytes left once the readers reached end-of-file", 0));
+        let waits = ("the device's write_waits delta", delta(|s| s.write_waits));
+        equal(waits, ("waits a writer may make in overwrite mode", 0));
     }
     let want = kind.device_mode();
-    if after.mode != u64::from(want.to_uapi()) {
-        let found = Mode::from_uapi(after.mode).map_or_else(
-            || format!("unknown ({})", after.mode),
-            |m| m.name().to_owned(),
-        );
+    if after.mode() != Some(want) {
+        let unknown = format!("unknown ({})", after.mode);
+        let found = after.mode().map_or(unknown, |m| m.name().into());
         let text = format!(
             "the device was in {found} mode at the end of the run, not {}: \
              something switched it during the run",
