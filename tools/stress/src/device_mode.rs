@@ -20,13 +20,9 @@ use circbuf::{Device, Mode as DeviceMode, OpenOptions, Stats};
 /// already. Refuses a mode this tool does not know, whose rules it cannot
 /// check.
 pub fn enter(device: &Path, stats: &Stats, want: DeviceMode) -> Result<Option<DeviceMode>, String> {
-    let path = device.display();
-    let found = stats.mode().ok_or_else(|| {
-        format!(
-            "{path} is in mode {}, which this stress does not know",
-            stats.mode
-        )
-    })?;
+    let (path, mode) = (device.display(), stats.mode);
+    let unknown = format!("{path} is in mode {mode}, which this stress does not know");
+    let found = stats.mode().ok_or(unknown)?;
     if found == want {
         return Ok(None);
     }
@@ -38,11 +34,8 @@ pub fn enter(device: &Path, stats: &Stats, want: DeviceMode) -> Result<Option<De
 /// about: the run's verdict stands either way.
 pub fn restore(device: &Path, mode: DeviceMode) {
     if let Err(e) = set(device, mode) {
-        let path = device.display();
-        eprintln!(
-            "stress: warning: cannot switch {path} back to {} mode: {e}",
-            mode.name()
-        );
+        let (path, name) = (device.display(), mode.name());
+        eprintln!("stress: warning: cannot switch {path} back to {name} mode: {e}");
     }
 }
 

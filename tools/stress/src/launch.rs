@@ -146,11 +146,7 @@ fn fork(child: impl FnOnce()) -> Result<Pid, String> {
     match pid {
         0 => {
             // The child must never return into the parent's code.
-            let code = match catch_unwind(AssertUnwindSafe(child)) {
-                Ok(()) => 0,
-                Err(_) => 101,
-            };
-            std::process::exit(code)
+            std::process::exit(catch_unwind(AssertUnwindSafe(child)).map_or(101, |()| 0))
         }
         ..0 => Err(format!("fork: {}", std::io::Error::last_os_error())),
         _ => Ok(Pid::from_raw(pid).expect("a positive pid")),
@@ -191,11 +187,9 @@ fn wait(mut children: Vec<(Pid, String)>, limit: Duration) -> Result<Ended, Stri
                 };
                 let (pid, worker) = children.swap_remove(i);
                 if status.exit_status() != Some(0) {
-                    let message = format!("process {} {}", pid.as_raw_pid(), describe(status));
-                    failures.push(Violation::new(
-                        Check::Failed,
-                        format!("{worker}: {message}"),
-                    ));
+                    let how = describe(status);
+                    let text = format!("{worker}: process {} {how}", pid.as_raw_pid());
+                    failures.push(Violation::new(Check::Failed, text));
                 }
             }
             Err(Errno::INTR) if started.elapsed() >= limit => {

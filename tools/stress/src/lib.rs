@@ -9,7 +9,6 @@ pub mod launch;
 pub mod record;
 pub mod rng;
 pub mod stream;
-pub mod summary;
 pub mod verify;
 pub mod violation;
 pub mod worker;

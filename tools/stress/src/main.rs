@@ -5,12 +5,14 @@
 //! This file owns the command line, the checks made before a run (device
 //! idle, record size atomic), and the sequence of a run: put the device in
 //! the run's mode, run the workers, check the books, print the verdict,
-//! switch the mode back.
+//! switch the mode back. Its last line on stdout, which scripts parse, is
+//! the summary; a run that hung ends with the watchdog's complaint.
 //!
 //! Exit status: 0 when the run passes, 1 when it finds a violation or the
 //! watchdog fires, 2 when it cannot run (bad arguments, device missing or
 //! busy).
 
+use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -21,9 +23,8 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use stress::board::{Board, KEEP};
 use stress::device_mode;
-use stress::launch::{self, Ended};
+use stress::launch::{self, Ended, Role};
 use stress::record::HEADER_SIZE;
-use stress::summary::{watchdog_message, Summary};
 use stress::verify::{books, Kind, Totals};
 use stress::worker::Job;
 
@@ -118,15 +119,12 @@ impl Cli {
     /// What the run sends, by rules clap cannot express: stream mode has
     /// one writer, one reader, no records, and a device that drops nothing.
     fn kind(&self) -> Result<Kind, String> {
-        if self.mode == Mode::Records {
-            let record_size = self.record_size.unwrap_or(DEFAULT_RECORD_SIZE);
-            return Ok(if self.overwrite {
-                Kind::Overwrite { record_size }
-            } else {
-                Kind::Records { record_size }
-            });
-        }
-        let conflict = if self.writers != 1 || self.readers != 1 {
+        let record_size = self.record_size.unwrap_or(DEFAULT_RECORD_SIZE);
+        let conflict = if self.mode == Mode::Records && self.overwrite {
+            return Ok(Kind::Overwrite { record_size });
+        } else if self.mode == Mode::Records {
+            return Ok(Kind::Records { record_size });
+        } else if self.writers != 1 || self.readers != 1 {
             "stream mode runs exactly one writer and one reader"
         } else if self.record_size.is_some() {
             "--record-size applies to records mode only"
@@ -168,14 +166,10 @@ fn execute(cli: &Cli, kind: Kind) -> Result<bool, String> {
     if let Some(size) = kind.record_size() {
         check_record_size(size, capacity)?;
     }
-    let bits = kind
-        .record_size()
-        .map_or(0, |_| BITMAP_BITS / u64::from(cli.writers));
-    let board = Board::new(cli.writers, cli.readers, bits)?;
     // The last step before the run, so that no refusal above leaves the
     // device switched; whatever the run's outcome, it is switched back.
     let switch_back = device_mode::enter(&cli.device, &before, kind.device_mode())?;
-    let passed = run(cli, kind, &board, &before, capacity);
+    let passed = run(cli, kind, &before, capacity);
     if let Some(mode) = switch_back {
         device_mode::restore(&cli.device, mode);
     }
@@ -183,13 +177,11 @@ fn execute(cli: &Cli, kind: Kind) -> Result<bool, String> {
 }
 
 /// The run itself, on a device already in the mode `kind` needs.
-fn run(
-    cli: &Cli,
-    kind: Kind,
-    board: &Board,
-    before: &Stats,
-    capacity: usize,
-) -> Result<bool, String> {
+fn run(cli: &Cli, kind: Kind, before: &Stats, capacity: usize) -> Result<bool, String> {
+    let bits = kind
+        .record_size()
+        .map_or(0, |_| BITMAP_BITS / u64::from(cli.writers));
+    let board = &Board::new(cli.writers, cli.readers, bits)?;
     let workers = launch::open(&cli.device, cli.writers, cli.readers)?;
     let started = Instant::now();
     let job = Job {
@@ -237,6 +229,74 @@ fn run(
     };
     println!("{summary}");
     Ok(passed)
+}
+
+/// The facts of the summary line, the last line on stdout, which scripts
+/// parse: the verdict, and the seed that reproduces the run.
+#[derive(Clone, Copy, Debug)]
+struct Summary {
+    kind: Kind,
+    writers: u32,
+    readers: u32,
+    /// Shown for overwrite runs only.
+    dropped_records: u64,
+    /// Bytes read.
+    bytes: u64,
+    /// Read and write calls that moved data.
+    ops: u64,
+    elapsed: Duration,
+    passed: bool,
+    seed: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = self.kind.record_size().map_or("stream", |_| "records");
+        write!(f, "stress: mode={mode}")?;
+        let overwrite = matches!(self.kind, Kind::Overwrite { .. });
+        if overwrite {
+            write!(f, " device-mode=overwrite")?;
+        }
+        write!(f, " writers={} readers={}", self.writers, self.readers)?;
+        if let Some(size) = self.kind.record_size() {
+            write!(f, " record-size={size}")?;
+        }
+        if overwrite {
+            write!(f, " dropped-records={}", self.dropped_records)?;
+        }
+        let seconds = self.elapsed.as_secs_f64();
+        write!(
+            f,
+            " bytes={} ops={} time={seconds:.2}s rate={:.2}MB/s verdict={} seed={}",
+            self.bytes,
+            self.ops,
+            self.bytes as f64 / 1e6 / seconds.max(1e-3),
+            if self.passed { "PASS" } else { "FAIL" },
+            self.seed
+        )
+    }
+}
+
+/// The watchdog's complaint: how long the run has gone on, which workers
+/// had not finished and how far they got, and the device's state.
+pub fn watchdog_message(limit: Duration, duration: Duration, board: &Board, now: &Stats) -> String {
+    let (limit, duration) = (limit.as_secs_f64(), duration.as_secs_f64());
+    let mut text = format!(
+        "watchdog: the run did not finish within {limit:.1} s \
+         (writers stop after {duration:.1} s); still running:"
+    );
+    for (role, calls) in [(Role::Reader, "reads"), (Role::Writer, "writes")] {
+        for id in (0..board.count(role)).filter(|&id| !board.tally(role, id).finished()) {
+            let done = board.tally(role, id).get().0;
+            text.push_str(&format!("\n  {role} {id}: after {done} {calls}"));
+        }
+    }
+    let (used, available) = (now.used, now.available);
+    let (readers, writers) = (now.readers, now.writers);
+    text.push_str(&format!(
+        "\n  device: used={used} available={available} readers={readers} writers={writers}"
+    ));
+    text
 }
 
 fn main() -> ExitCode {
@@ -338,5 +398,69 @@ mod tests {
     #[test]
     fn clap_configuration_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn summary_is_one_line_with_every_fact() {
+        let s = Summary {
+            kind: Kind::Records { record_size: 64 },
+            writers: 4,
+            readers: 2,
+            dropped_records: 0,
+            bytes: 2_000_000,
+            ops: 31_250,
+            elapsed: Duration::from_secs(2),
+            passed: true,
+            seed: 17,
+        };
+        assert_eq!(
+            s.to_string(),
+            "stress: mode=records writers=4 readers=2 record-size=64 bytes=2000000 ops=31250 \
+             time=2.00s rate=1.00MB/s verdict=PASS seed=17"
+        );
+        let text = Summary {
+            kind: Kind::Stream,
+            passed: false,
+            ..s
+        }
+        .to_string();
+        assert!(text.contains("mode=stream") && !text.contains("record-size"));
+        assert!(text.contains("verdict=FAIL"), "{text}");
+        let overwrite = Summary {
+            kind: Kind::Overwrite { record_size: 64 },
+            dropped_records: 1234,
+            ..s
+        };
+        assert_eq!(
+            overwrite.to_string(),
+            "stress: mode=records device-mode=overwrite writers=4 readers=2 record-size=64 \
+             dropped-records=1234 bytes=2000000 ops=31250 time=2.00s rate=1.00MB/s \
+             verdict=PASS seed=17"
+        );
+    }
+
+    #[test]
+    fn watchdog_names_the_unfinished_and_the_device_state() {
+        let board = Board::new(2, 1, 64).unwrap();
+        board.tally(Role::Writer, 0).finish();
+        board.tally(Role::Reader, 0).finish();
+        board.tally(Role::Writer, 1).add(9, 576, 9);
+        let now = Stats {
+            used: 64,
+            readers: 1,
+            writers: 1,
+            ..Stats::default()
+        };
+        assert_eq!(
+            watchdog_message(
+                Duration::from_secs(32),
+                Duration::from_secs(2),
+                &board,
+                &now
+            ),
+            "watchdog: the run did not finish within 32.0 s (writers stop after 2.0 s); \
+             still running:\n  writer 1: after 9 writes\n  \
+             device: used=64 available=0 readers=1 writers=1"
+        );
     }
 }
