@@ -6,7 +6,7 @@
 
 mod channel;
 mod copy;
-mod environment;
+mod header;
 mod latency;
 pub mod mapped;
 pub mod options;

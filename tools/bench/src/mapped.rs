@@ -103,22 +103,19 @@ fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<Tally, Error>
 mod tests {
     use super::*;
     use crate::channel::PipeSize;
-    use crate::throughput::{measure, Budget};
+    use crate::throughput::{measure, Settings};
+    use std::time::Duration;
 
     #[test]
     fn only_circbuf_has_a_mapped_consumer_and_only_one() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
-        let run = |ratio| {
-            measure(
-                &pipe,
-                64,
-                ratio,
-                Budget::Bytes(64),
-                64,
-                Consumer::Mapped,
-                1e3,
-            )
+        let settings = Settings {
+            bytes: Some(64),
+            duration: Duration::ZERO,
+            read_size: 64,
+            bound_mb_s: 1e3,
         };
+        let run = |ratio| measure(&pipe, 64, ratio, Consumer::Mapped, &settings);
         let setup = |message: &str| Err(Error::Setup(message.into()));
         assert_eq!(
             run(Ratio::new(1, 1)),

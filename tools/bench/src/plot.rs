@@ -9,7 +9,6 @@ use std::path::Path;
 
 use plotters::element::{DashedPathElement, DynElement, IntoDynElement};
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 use crate::options::Ratio;
@@ -28,8 +27,6 @@ const FONTS: [(&str, &str); 3] = [
 const FAMILY: &str = "sans-serif";
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 800;
-/// Pixels on the right kept for the legend when there is text.
-const LEGEND_WIDTH: u32 = 260;
 
 /// Registers the font for the plot's text: `given`, which must load, or
 /// else the first of [`FONTS`] that is installed. False, with a warning,
@@ -81,35 +78,6 @@ enum Look {
     Bound,
 }
 
-impl Look {
-    /// The line through `points` and markers at `marks`, in the chart's or
-    /// the legend's coordinates.
-    fn elements<DB: DrawingBackend, C: Copy + 'static>(
-        self,
-        colour: RGBAColor,
-        points: Vec<C>,
-        marks: &[C],
-    ) -> Vec<DynElement<'static, DB, C>> {
-        let style = colour.stroke_width(match self {
-            Look::Read => 3,
-            Look::Pipe | Look::Mapped => 2,
-            Look::Bound => 1,
-        });
-        let line = match self {
-            Look::Pipe => DashedPathElement::new(points, 10, 6, style).into_dyn(),
-            Look::Mapped => DashedPathElement::new(points, 3, 4, style).into_dyn(),
-            Look::Read | Look::Bound => PathElement::new(points, style).into_dyn(),
-        };
-        let markers = marks.iter().filter_map(|&at| match self {
-            Look::Read => Some(Circle::new(at, 4, colour.filled()).into_dyn()),
-            Look::Pipe => Some(TriangleMarker::new(at, 5, colour.filled()).into_dyn()),
-            Look::Mapped => Some(Cross::new(at, 6, colour.stroke_width(2)).into_dyn()),
-            Look::Bound => None,
-        });
-        std::iter::once(line).chain(markers).collect()
-    }
-}
-
 /// One line of the plot: a channel at one writer:reader ratio, or the bound.
 struct Line {
     label: String,
@@ -117,6 +85,36 @@ struct Line {
     look: Look,
     /// (message size, MB/s) in the order of the sizes.
     points: Vec<(f64, f64)>,
+}
+
+impl Line {
+    /// Its path through `points`, in the chart's or the legend's coordinates.
+    fn path<DB: DrawingBackend, C: Clone + 'static>(
+        &self,
+        points: Vec<C>,
+    ) -> DynElement<'static, DB, C> {
+        let style = self.colour.stroke_width(match self.look {
+            Look::Read => 3,
+            Look::Pipe | Look::Mapped => 2,
+            Look::Bound => 1,
+        });
+        match self.look {
+            Look::Pipe => DashedPathElement::new(points, 10, 6, style).into_dyn(),
+            Look::Mapped => DashedPathElement::new(points, 3, 4, style).into_dyn(),
+            Look::Read | Look::Bound => PathElement::new(points, style).into_dyn(),
+        }
+    }
+
+    /// Its marker at `at`; the bound's draws nothing.
+    fn marker<DB: DrawingBackend, C: Clone + 'static>(&self, at: C) -> DynElement<'static, DB, C> {
+        let colour = self.colour;
+        match self.look {
+            Look::Read => Circle::new(at, 4, colour.filled()).into_dyn(),
+            Look::Pipe => TriangleMarker::new(at, 5, colour.filled()).into_dyn(),
+            Look::Mapped => Cross::new(at, 6, colour.stroke_width(2)).into_dyn(),
+            Look::Bound => PathElement::new([at], TRANSPARENT).into_dyn(),
+        }
+    }
 }
 
 /// Picks one channel's result out of a point.
@@ -180,8 +178,9 @@ fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn st
     });
     let rates = lines
         .iter()
-        .flat_map(|line| line.points.iter().map(|&(_, rate)| rate));
-    let rates: Vec<f64> = rates.filter(|rate| *rate > 0.0).collect();
+        .flat_map(|line| &line.points)
+        .map(|&(_, rate)| rate);
+    let rates: Vec<f64> = rates.filter(|&rate| rate > 0.0).collect();
     let low = rates.iter().copied().fold(f64::MAX, f64::min);
     let high = rates.iter().copied().fold(f64::MIN, f64::max);
     let (low, high) = if low <= high { (low, high) } else { (1.0, 1.0) };
@@ -190,11 +189,7 @@ fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn st
 
     let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
-    // With text, the legend gets a column of its own so it never hides
-    // data; without, there is no legend.
-    let legend_width = if text { LEGEND_WIDTH } else { 0 };
-    let (plot_area, legend_area) = root.split_horizontally(WIDTH - legend_width);
-    let mut builder = ChartBuilder::on(&plot_area);
+    let mut builder = ChartBuilder::on(&root);
     builder.margin(20);
     if text {
         let pipe = format_size(report.header.pipe_size.actual);
@@ -220,23 +215,23 @@ fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn st
     }
     mesh.draw()?;
     for line in &lines {
-        chart.draw_series(
-            line.look
-                .elements(line.colour, line.points.clone(), &line.points),
-        )?;
+        let markers = line.points.iter().map(|&at| line.marker(at));
+        let path = std::iter::once(line.path(line.points.clone()));
+        let series = chart.draw_series(path.chain(markers))?;
+        let legend =
+            |at| EmptyElement::at(at) + line.path(vec![(0, 0), (40, 0)]) + line.marker((20, 0));
+        series.label(&line.label).legend(legend);
     }
     if text {
-        let style =
-            TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        for (y, line) in (80..).step_by(24).zip(&lines) {
-            for element in line
-                .look
-                .elements(line.colour, vec![(10, y), (50, y)], &[(30, y)])
-            {
-                legend_area.draw(&element)?;
-            }
-            legend_area.draw(&Text::new(line.label.clone(), (60, y), style.clone()))?;
-        }
+        // Top left: the smallest messages are the slowest, so little but
+        // the copy bound's line is behind it.
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .legend_area_size(50)
+            .background_style(WHITE.mix(0.8))
+            .label_font((FAMILY, 16))
+            .draw()?;
     }
     Ok(root.present()?)
 }

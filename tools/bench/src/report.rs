@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The [`Report`] of a run and its renderings: the header lines and aligned
-//! tables printed on the terminal (rows as each point finishes), the CSV of
-//! the throughput table, and JSON of everything. MB = 10^6 bytes; ops =
-//! messages written; sizes use binary prefixes (1 KiB = 1024 bytes).
+//! The [`Report`] of a run and its renderings: the aligned tables printed
+//! on the terminal after the header (`header.rs`), rows as each point
+//! finishes, the CSV of the throughput table, and JSON of everything.
+//! MB = 10^6 bytes; ops = messages written; sizes use binary prefixes
+//! (1 KiB = 1024 bytes).
 
 use serde::{Deserialize, Serialize};
 
-use crate::channel::PipeSize;
 use crate::copy::CopyBound;
+use crate::header::Header;
 use crate::latency::Latency;
 use crate::options::Ratio;
 use crate::throughput::Measurement;
@@ -21,27 +22,6 @@ pub struct Report {
     pub(crate) points: Vec<Point>,
     /// One per channel measured; empty with `--latency-samples 0`.
     pub(crate) latency: Vec<Latency>,
-}
-
-/// The machine and the settings of a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Header {
-    /// `uname -r`.
-    pub kernel: String,
-    /// CPUs this process may use.
-    pub cpus: usize,
-    /// `None` with `--pipe-only`.
-    pub device: Option<String>,
-    /// The device's capacity (with `--pipe-only`, the capacity assumed).
-    pub capacity: usize,
-    pub pipe_size: PipeSize,
-    pub command_line: String,
-    /// Seconds of writing per point and channel, if timed.
-    pub duration_s: Option<f64>,
-    /// Bytes written per point and channel, if budgeted.
-    pub bytes_per_point: Option<u64>,
-    pub read_size: usize,
-    pub latency_gap_s: f64,
 }
 
 /// Both channels at one message size and ratio, and their MB/s over each
@@ -101,41 +81,6 @@ pub fn format_rate(value: f64) -> String {
     // Two decimals below 10, one below 100, none from 100 on.
     let decimals = 2 - usize::from(value >= 10.0) - usize::from(value >= 100.0);
     format!("{value:.decimals$}")
-}
-
-/// What the numbers mean, at the end of the header.
-const UNITS: &str = "MB = 10^6 bytes, ops = messages";
-
-/// The header block: machine, device, pipe, command line and units.
-pub fn header_lines(header: &Header) -> Vec<String> {
-    let capacity = describe_bytes(header.capacity);
-    let device = match &header.device {
-        Some(path) => format!("{path}, capacity {capacity}"),
-        None => format!("none (--pipe-only), capacity {capacity} assumed"),
-    };
-    let budget = match (header.duration_s, header.bytes_per_point) {
-        (_, Some(bytes)) => format!("{} written", describe_bytes(bytes as usize)),
-        (Some(seconds), None) => format!("{seconds} s of writing"),
-        (None, None) => "until stopped".to_owned(),
-    };
-    let PipeSize { requested, actual } = header.pipe_size;
-    let read = format_size(header.read_size);
-    vec![
-        format!("kernel:      {}", header.kernel),
-        format!("cpus:        {}", header.cpus),
-        format!("device:      {device}"),
-        format!("pipe size:   {actual} B (asked for {requested} B with F_SETPIPE_SZ)"),
-        format!("command:     {}", header.command_line),
-        format!("per point:   {budget} per channel, reads of {read}; {UNITS}"),
-    ]
-}
-
-/// `4096 B (4 KiB)`, or just `100 B` when no larger unit divides it.
-fn describe_bytes(bytes: usize) -> String {
-    match format_size(bytes) {
-        short if short.ends_with(" B") => short,
-        short => format!("{bytes} B ({short})"),
-    }
 }
 
 /// The copy bound block.
@@ -445,36 +390,6 @@ mod tests {
         assert!(lines[1].ends_with(",6.4%,192,3.00,1.50"), "{csv}");
         assert_eq!(points()[0].mapped_over_pipe, None);
         assert_eq!(points()[0].mapped_over_read, None);
-    }
-
-    #[test]
-    fn header_names_kernel_cpus_capacity_pipe_and_command() {
-        let lines = header_lines(&header());
-        assert_eq!(
-            lines,
-            [
-                "kernel:      6.12.0",
-                "cpus:        2",
-                "device:      /dev/circbuf, capacity 4096 B (4 KiB)",
-                "pipe size:   4096 B (asked for 4096 B with F_SETPIPE_SZ)",
-                "command:     bench --quick",
-                "per point:   0.5 s of writing per channel, reads of 64 KiB; \
-                 MB = 10^6 bytes, ops = messages",
-            ]
-        );
-        let pipe_only = Header {
-            device: None,
-            capacity: 100,
-            duration_s: None,
-            bytes_per_point: Some(1 << 20),
-            ..header()
-        };
-        let lines = header_lines(&pipe_only);
-        assert_eq!(
-            lines[2],
-            "device:      none (--pipe-only), capacity 100 B assumed"
-        );
-        assert!(lines[5].starts_with("per point:   1048576 B (1 MiB) written per channel"));
     }
 
     #[test]

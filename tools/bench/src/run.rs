@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use crate::channel::{Channel, PipeSize};
 use crate::copy::{self, CopyBound};
+use crate::header::Header;
 use crate::mapped::Consumer;
 use crate::options::Cli;
-use crate::report::{self, Header, Point, Report};
-use crate::throughput::Budget;
-use crate::{environment, latency, plot, throughput, Error};
+use crate::report::{self, Point, Report};
+use crate::throughput::Settings;
+use crate::{latency, plot, throughput, Error};
 
 /// Runs the measurements `cli` asks for and writes their outputs.
 pub fn run(cli: &Cli) -> Result<(), Error> {
@@ -30,22 +31,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let plot_text =
         cli.plot.is_some() && plot::load_text_font(cli.font.as_deref()).map_err(Error::Setup)?;
 
-    let budget = cli
-        .bytes
-        .map_or(Budget::Duration(cli.duration), Budget::Bytes);
-    let header = Header {
-        kernel: environment::kernel_release(),
-        cpus: environment::cpus(),
-        device: circbuf.as_ref().map(|_| cli.device.display().to_string()),
-        capacity,
-        pipe_size,
-        command_line: environment::command_line(std::env::args_os()),
-        duration_s: cli.bytes.is_none().then_some(cli.duration.as_secs_f64()),
-        bytes_per_point: cli.bytes,
-        read_size: cli.read_size,
-        latency_gap_s: cli.latency_gap.as_secs_f64(),
-    };
-    println!("{}", report::header_lines(&header).join("\n"));
+    let header = Header::new(cli, circbuf.is_some(), capacity, pipe_size);
+    println!("{}", header.lines().join("\n"));
     if pipe_size.actual < capacity {
         eprintln!(
             "bench: warning: the pipe holds {} bytes, less than the capacity of {capacity}; \
@@ -58,16 +45,19 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let copy_time = Duration::from_millis(if cli.quick { 50 } else { 250 });
     let copy = copy::SIZES.map(|size| copy::measure(size, copy_time));
     let copy = CopyBound::of(copy.to_vec());
-    let (bound, read_size) = (copy.bound_mb_s, cli.read_size);
+    let settings = Settings {
+        bytes: cli.bytes,
+        duration: cli.duration,
+        read_size: cli.read_size,
+        bound_mb_s: copy.bound_mb_s,
+    };
     println!("{}", report::copy_lines(&copy).join("\n"));
 
     println!("\n{}", report::table_header(cli.mapped));
     let mut points = Vec::new();
     for &ratio in &cli.ratios {
         for &size in &cli.sizes {
-            let measure = |channel: &Channel, consumer| {
-                throughput::measure(channel, size, ratio, budget, read_size, consumer, bound)
-            };
+            let measure = |c, consumer| throughput::measure(c, size, ratio, consumer, &settings);
             let read = |c| measure(c, Consumer::Read);
             let circbuf_point = circbuf.as_ref().map(read).transpose()?;
             let mapped = circbuf.as_ref().filter(|_| cli.mapped);

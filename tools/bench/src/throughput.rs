@@ -7,6 +7,7 @@
 //! thread is ready to the last reader's end of file, so the data still in
 //! the buffer when writers stop is part of the measurement.
 
+use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::thread::{self, ScopedJoinHandle};
@@ -20,13 +21,16 @@ use crate::options::Ratio;
 use crate::placement::RotatingBuffer;
 use crate::Error;
 
-/// When the writers of a point stop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Budget {
-    /// Writers write until this much time has passed.
-    Duration(Duration),
-    /// Writers write this many bytes between them.
-    Bytes(u64),
+/// What every point of a run shares.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Bytes the writers write between them, if not timed by `duration`.
+    pub bytes: Option<u64>,
+    pub duration: Duration,
+    /// Bytes each reader takes at a time.
+    pub read_size: usize,
+    /// The copy bound that rates are against.
+    pub bound_mb_s: f64,
 }
 
 /// The wrapping sum of `bytes`, each 0 to 255, that every consumer takes of
@@ -100,17 +104,14 @@ impl Tally {
     }
 }
 
-/// Runs one point: `ratio` threads on `channel`, `size`-byte messages until
-/// `budget` is spent, reads of `read_size` bytes by `consumer`; rates are
-/// against a copy bound of `bound_mb_s`.
+/// Runs one point: `ratio` threads on `channel`, `size`-byte messages,
+/// read by `consumer`.
 pub fn measure(
     channel: &Channel,
     size: usize,
     ratio: Ratio,
-    budget: Budget,
-    read_size: usize,
     consumer: Consumer,
-    bound_mb_s: f64,
+    settings: &Settings,
 ) -> Result<Measurement, Error> {
     let mapped = consumer == Consumer::Mapped;
     let kind = if mapped {
@@ -122,15 +123,10 @@ pub fn measure(
     let in_point = |e: Error| e.within(&point);
     channel.check_idle().map_err(in_point)?;
     let before = channel.stats().map_err(in_point)?;
-    let quota = match budget {
-        Budget::Duration(_) => None,
-        Budget::Bytes(bytes) => {
-            let per_writer = bytes.div_ceil(u64::from(ratio.writers));
-            Some(per_writer.div_ceil(size as u64).max(1))
-        }
-    };
+    let per_writer = settings.bytes.map(|b| b.div_ceil(u64::from(ratio.writers)));
+    let quota = per_writer.map(|bytes| bytes.div_ceil(size as u64).max(1));
     let (readers, writers) = mapped::open(channel, ratio, consumer).map_err(in_point)?;
-    let (writes, reads, began) = run_threads(readers, writers, size, quota, budget, read_size);
+    let (writes, reads, began) = run_threads(readers, writers, size, quota, settings);
     let (wr, rd) = (writes.map_err(in_point)?, reads.map_err(in_point)?);
     let agree = |what: &str, a: u64, b: u64| match a == b {
         true => Ok(()),
@@ -140,31 +136,30 @@ pub fn measure(
     agree("checksums written and read", wr.checksum, rd.checksum)?;
     // The device's counters before (s0) and after (s1) the point.
     if let (Some(s0), Some(s1)) = (before, channel.stats().map_err(in_point)?) {
-        let device = |name: &str, count, ours| {
+        // For a mapped consumer the device counts as reads the times it
+        // took in the consumer's position, which the consumer cannot see.
+        let reads = (!mapped).then_some(("reads", s1.reads - s0.reads, rd.calls));
+        let counts = [
+            (
+                "bytes_written",
+                s1.bytes_written - s0.bytes_written,
+                wr.bytes,
+            ),
+            ("bytes_read", s1.bytes_read - s0.bytes_read, rd.bytes),
+            ("writes", s1.writes - s0.writes, wr.calls),
+        ];
+        for (name, count, ours) in counts.into_iter().chain(reads) {
             agree(
                 &format!("{name} by the device and the threads"),
                 count,
                 ours,
-            )
-        };
-        device(
-            "bytes_written",
-            s1.bytes_written - s0.bytes_written,
-            wr.bytes,
-        )?;
-        device("bytes_read", s1.bytes_read - s0.bytes_read, rd.bytes)?;
-        device("writes", s1.writes - s0.writes, wr.calls)?;
-        // For a mapped consumer the device counts as reads the times it
-        // took in the consumer's position, which the consumer cannot see.
-        if !mapped {
-            device("reads", s1.reads - s0.reads, rd.calls)?;
+            )?;
         }
     }
-    let last = rd.end_of_file.unwrap_or(began);
-    let seconds = last
-        .saturating_duration_since(began)
-        .as_secs_f64()
-        .max(1e-9);
+    let elapsed = rd
+        .end_of_file
+        .map(|end| end.saturating_duration_since(began));
+    let seconds = elapsed.unwrap_or_default().as_secs_f64().max(1e-9);
     let mb_per_s = wr.bytes as f64 / 1e6 / seconds;
     Ok(Measurement {
         bytes: wr.bytes,
@@ -174,7 +169,7 @@ pub fn measure(
         seconds,
         mb_per_s,
         ops_per_s: wr.messages as f64 / seconds,
-        bound_fraction: mb_per_s / bound_mb_s,
+        bound_fraction: mb_per_s / settings.bound_mb_s,
     })
 }
 
@@ -186,38 +181,31 @@ fn run_threads(
     writers: Vec<Endpoint>,
     size: usize,
     quota: Option<u64>,
-    budget: Budget,
-    read_size: usize,
+    settings: &Settings,
 ) -> (Result<Tally, Error>, Result<Tally, Error>, Instant) {
-    let (stop, start) = (
-        &AtomicBool::new(false),
-        &Barrier::new(readers.len() + writers.len() + 1),
-    );
+    let stop = &AtomicBool::new(false);
+    let start = &Barrier::new(readers.len() + writers.len() + 1);
     thread::scope(|scope| {
         let read = |reader: Reader| {
-            start.wait();
-            let tally = reader.take_to_end(read_size);
-            // With fewer readers the writers could block forever on a full
-            // circbuf (it has no EPIPE); stopping them at least lets the
-            // remaining readers drain it.
-            if tally.is_err() {
-                stop.store(true, Ordering::Relaxed);
-            }
-            tally
+            scope.spawn(move || {
+                start.wait();
+                let tally = reader.take_to_end(settings.read_size);
+                // With fewer readers the writers could block forever on a
+                // full circbuf (it has no EPIPE); stopping them at least
+                // lets the remaining readers drain it.
+                if tally.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                tally
+            })
         };
-        let readers: Vec<_> = readers
-            .into_iter()
-            .map(|r| scope.spawn(move || read(r)))
-            .collect();
-        let write = move |end| write_messages(end, size, quota, start, stop);
-        let writers: Vec<_> = writers
-            .into_iter()
-            .map(|w| scope.spawn(move || write(w)))
-            .collect();
+        let readers: Vec<_> = readers.into_iter().map(read).collect();
+        let write = |end| scope.spawn(move || write_messages(end, size, quota, start, stop));
+        let writers: Vec<_> = writers.into_iter().map(write).collect();
         start.wait();
         let began = Instant::now();
-        if let Budget::Duration(duration) = budget {
-            thread::sleep(duration);
+        if quota.is_none() {
+            thread::sleep(settings.duration);
             stop.store(true, Ordering::Relaxed);
         }
         (total(writers), total(readers), began)
@@ -228,9 +216,7 @@ fn run_threads(
 fn total(threads: Vec<ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Result<Tally, Error> {
     let mut sum = Tally::default();
     for thread in threads {
-        let tally = thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let tally = thread.join().unwrap_or_else(|p| resume_unwind(p))?;
         sum.bytes += tally.bytes;
         sum.messages += tally.messages;
         sum.calls += tally.calls;
@@ -306,17 +292,13 @@ mod tests {
     #[test]
     fn a_byte_budget_is_split_among_writers_in_whole_messages() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
-        let budget = Budget::Bytes(10_000);
-        let m = measure(
-            &pipe,
-            1000,
-            Ratio::new(3, 2),
-            budget,
-            4096,
-            Consumer::Read,
-            1e3,
-        )
-        .unwrap();
+        let settings = Settings {
+            bytes: Some(10_000),
+            duration: Duration::ZERO,
+            read_size: 4096,
+            bound_mb_s: 1e3,
+        };
+        let m = measure(&pipe, 1000, Ratio::new(3, 2), Consumer::Read, &settings).unwrap();
         // 10000 bytes over 3 writers is 3334 each: 4 messages of 1000.
         assert_eq!(m.messages, 12);
         assert_eq!(m.bytes, 12_000);
@@ -328,12 +310,14 @@ mod tests {
     #[test]
     fn a_timed_run_moves_data_through_a_pipe() {
         let pipe = Channel::Pipe(PipeSize::probe(65536).unwrap());
-        let (ratio, budget) = (
-            Ratio::new(2, 2),
-            Budget::Duration(Duration::from_millis(20)),
-        );
+        let settings = Settings {
+            bytes: None,
+            duration: Duration::from_millis(20),
+            read_size: 65536,
+            bound_mb_s: 1e3,
+        };
         // The readers' checksums must add up to the writers' too.
-        let m = measure(&pipe, 65536, ratio, budget, 65536, Consumer::Read, 1e3).unwrap();
+        let m = measure(&pipe, 65536, Ratio::new(2, 2), Consumer::Read, &settings).unwrap();
         assert!(m.messages > 0);
         assert_eq!(m.bytes, m.messages * 65536);
         assert!(m.seconds >= 0.02, "{m:?}");
