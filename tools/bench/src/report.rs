@@ -5,6 +5,8 @@
 //! MB = 10^6 bytes; ops = messages written; sizes use binary prefixes
 //! (1 KiB = 1024 bytes).
 
+use std::fmt::Display;
+
 use serde::{Deserialize, Serialize};
 
 use crate::copy::CopyBound;
@@ -50,18 +52,15 @@ impl Point {
         mapped: Option<Measurement>,
     ) -> Self {
         let over = |a: Option<Measurement>, b: Option<Measurement>| Some(a?.mb_per_s / b?.mb_per_s);
-        let (circbuf_over_pipe, mapped_over_pipe) =
-            (over(circbuf, Some(pipe)), over(mapped, Some(pipe)));
-        let mapped_over_read = over(mapped, circbuf);
         Point {
             size,
             ratio,
             circbuf,
             pipe,
-            circbuf_over_pipe,
+            circbuf_over_pipe: over(circbuf, Some(pipe)),
             mapped,
-            mapped_over_pipe,
-            mapped_over_read,
+            mapped_over_pipe: over(mapped, Some(pipe)),
+            mapped_over_read: over(mapped, circbuf),
         }
     }
 }
@@ -112,13 +111,10 @@ const LATENCY_COLUMNS: [(&str, usize); 6] = [
 ];
 
 /// `cells` right-aligned to the widths of `columns`, two spaces apart.
-fn aligned(cells: &[impl AsRef<str>], columns: &[(&str, usize)]) -> String {
+fn aligned(cells: &[impl Display], columns: &[(&str, usize)]) -> String {
     let widths = columns.iter().map(|&(_, width)| width);
-    let cells = cells.iter().zip(widths);
-    let cells: Vec<String> = cells
-        .map(|(cell, width)| format!("{:>width$}", cell.as_ref()))
-        .collect();
-    cells.join("  ")
+    let cells = cells.iter().zip(widths).map(|(c, w)| format!("{c:>w$}"));
+    cells.collect::<Vec<_>>().join("  ")
 }
 
 /// The throughput table's titles, with the mapped consumer's if `mapped`.
@@ -133,55 +129,44 @@ pub fn table_header(mapped: bool) -> String {
     aligned(&titles(mapped), &COLUMNS)
 }
 
-/// The cells of a point's row, for the table and the CSV alike: `None`
+/// The cells of a point's row, for the table and the CSV alike: `missing`
 /// where circbuf was not measured (`--pipe-only`); the mapped consumer's
 /// cells only if it was measured.
-fn cells(point: &Point) -> Vec<Option<String>> {
+fn cells(point: &Point, missing: &str) -> Vec<String> {
     let rate = |c: Option<&Measurement>| c.map(|c| format_rate(c.mb_per_s));
     let ops = |c: Option<&Measurement>| c.map(|c| format!("{:.0}", c.ops_per_s));
     let bound = |c: Option<&Measurement>| c.map(|c| format!("{:.1}%", c.bound_fraction * 100.0));
     let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}"));
-    let (circbuf, pipe, mapped) = (
-        point.circbuf.as_ref(),
-        Some(&point.pipe),
-        point.mapped.as_ref(),
-    );
+    let (circbuf, mapped) = (point.circbuf.as_ref(), point.mapped.as_ref());
     let mut cells = vec![
         Some(format_size(point.size)),
         Some(point.ratio.to_string()),
         rate(circbuf),
-        rate(pipe),
+        rate(Some(&point.pipe)),
         ratio(point.circbuf_over_pipe),
         ops(circbuf),
-        ops(pipe),
+        ops(Some(&point.pipe)),
         bound(circbuf),
-        bound(pipe),
+        bound(Some(&point.pipe)),
     ];
     if mapped.is_some() {
-        cells.extend([
-            rate(mapped),
-            ratio(point.mapped_over_pipe),
-            ratio(point.mapped_over_read),
-        ]);
+        let over = [point.mapped_over_pipe, point.mapped_over_read];
+        cells.extend([rate(mapped)].into_iter().chain(over.map(ratio)));
     }
-    cells
+    let or_missing = |cell: Option<String>| cell.unwrap_or_else(|| missing.into());
+    cells.into_iter().map(or_missing).collect()
 }
 
 /// One throughput table row, `-` where nothing was measured.
 pub fn table_row(point: &Point) -> String {
-    let cells = cells(point)
-        .into_iter()
-        .map(|c| c.unwrap_or_else(|| "-".into()));
-    aligned(&cells.collect::<Vec<_>>(), &COLUMNS)
+    aligned(&cells(point, "-"), &COLUMNS)
 }
 
 /// The latency table: a title row and one row per channel.
 pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
     let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
     let rows = latency.iter().map(|entry| {
-        let sleeps = entry
-            .reader_sleeps
-            .map_or_else(|| "-".into(), |n| n.to_string());
+        let sleeps = entry.reader_sleeps.map_or("-".into(), |n| n.to_string());
         let cells = [
             entry.channel.clone(),
             entry.samples.to_string(),
@@ -200,21 +185,10 @@ pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
 /// table has `-`.
 pub fn csv(points: &[Point]) -> String {
     let mapped = points.iter().any(|p| p.mapped.is_some());
-    let rows = points.iter().map(|p| {
-        let cells: Vec<String> = cells(p)
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect();
-        cells.join(",")
-    });
-    let lines: Vec<String> = std::iter::once(titles(mapped).join(","))
-        .chain(rows)
-        .collect();
-    lines.join("\n") + "\n"
+    let rows = points.iter().map(|p| cells(p, "").join(",") + "\n");
+    titles(mapped).join(",") + "\n" + &rows.collect::<String>()
 }
 
-/// Made-up results with round numbers for the tests of the report and the
-/// plot.
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::{CopyBound, Header, Measurement, Point, Report};
