@@ -215,14 +215,12 @@ fn run(cli: &Cli, kind: Kind, before: &Stats, capacity: usize) -> Result<bool, S
         }
     };
     // After a timeout too: the tallies are shared, so up to date.
-    let totals = Totals::of(board);
     let summary = Summary {
         kind,
         writers: cli.writers,
         readers: cli.readers,
         dropped_records: after.dropped_records.wrapping_sub(before.dropped_records),
-        bytes: totals.bytes_read,
-        ops: totals.reads + totals.writes,
+        totals: Totals::of(board),
         elapsed,
         passed,
         seed: job.seed,
@@ -240,10 +238,8 @@ struct Summary {
     readers: u32,
     /// Shown for overwrite runs only.
     dropped_records: u64,
-    /// Bytes read.
-    bytes: u64,
-    /// Read and write calls that moved data.
-    ops: u64,
+    /// What the workers did: the line shows bytes read and calls made.
+    totals: Totals,
     elapsed: Duration,
     passed: bool,
     seed: u64,
@@ -264,13 +260,12 @@ impl fmt::Display for Summary {
         if overwrite {
             write!(f, " dropped-records={}", self.dropped_records)?;
         }
-        let seconds = self.elapsed.as_secs_f64();
+        let (bytes, seconds) = (self.totals.bytes_read, self.elapsed.as_secs_f64());
+        let ops = self.totals.reads + self.totals.writes;
         write!(
             f,
-            " bytes={} ops={} time={seconds:.2}s rate={:.2}MB/s verdict={} seed={}",
-            self.bytes,
-            self.ops,
-            self.bytes as f64 / 1e6 / seconds.max(1e-3),
+            " bytes={bytes} ops={ops} time={seconds:.2}s rate={:.2}MB/s verdict={} seed={}",
+            bytes as f64 / 1e6 / seconds.max(1e-3),
             if self.passed { "PASS" } else { "FAIL" },
             self.seed
         )
@@ -279,7 +274,7 @@ impl fmt::Display for Summary {
 
 /// The watchdog's complaint: how long the run has gone on, which workers
 /// had not finished and how far they got, and the device's state.
-pub fn watchdog_message(limit: Duration, duration: Duration, board: &Board, now: &Stats) -> String {
+fn watchdog_message(limit: Duration, duration: Duration, board: &Board, now: &Stats) -> String {
     let (limit, duration) = (limit.as_secs_f64(), duration.as_secs_f64());
     let mut text = format!(
         "watchdog: the run did not finish within {limit:.1} s \
@@ -407,8 +402,12 @@ mod tests {
             writers: 4,
             readers: 2,
             dropped_records: 0,
-            bytes: 2_000_000,
-            ops: 31_250,
+            totals: Totals {
+                bytes_read: 2_000_000,
+                reads: 31_000,
+                writes: 250,
+                ..Totals::default()
+            },
             elapsed: Duration::from_secs(2),
             passed: true,
             seed: 17,

@@ -77,35 +77,27 @@ pub fn decode(seed: u64, buf: &[u8], size: usize) -> Result<RecordId, String> {
         ));
     }
     let (header, payload) = buf.split_at(HEADER_SIZE);
+    let len = payload.len();
     let magic = le_u32(&header[0..4]);
-    if magic != MAGIC {
-        return Err(format!(
-            "bad magic {magic:#010x} (misaligned or overwritten record)"
-        ));
-    }
     let length = le_u32(&header[16..20]);
-    if length as usize != payload.len() {
-        return Err(format!(
-            "payload length field is {length}, expected {}",
-            payload.len()
-        ));
-    }
     let writer = le_u32(&header[4..8]);
     let seq = u64::from_le_bytes(header[8..16].try_into().expect("eight bytes"));
     let id = RecordId { writer, seq };
-    if le_u32(&header[20..24]) != fnv1a([&header[..CHECKSUMMED_HEADER], payload]) {
-        return Err(format!(
-            "checksum mismatch in record writer {writer} seq {seq}"
-        ));
-    }
-    let mut expected = vec![0u8; payload.len()];
+    let mut expected = vec![0u8; len];
     payload_rng(seed, id).fill(&mut expected);
-    match payload.iter().zip(&expected).position(|(a, b)| a != b) {
-        Some(at) => Err(format!(
-            "payload of writer {writer} seq {seq} differs from what was sent at byte {at}"
-        )),
-        None => Ok(id),
-    }
+    // The first check that fails names what is wrong.
+    let problem = if magic != MAGIC {
+        format!("bad magic {magic:#010x} (misaligned or overwritten record)")
+    } else if length as usize != len {
+        format!("payload length field is {length}, expected {len}")
+    } else if le_u32(&header[20..24]) != fnv1a([&header[..CHECKSUMMED_HEADER], payload]) {
+        format!("checksum mismatch in record writer {writer} seq {seq}")
+    } else if let Some(at) = payload.iter().zip(&expected).position(|(a, b)| a != b) {
+        format!("payload of writer {writer} seq {seq} differs from what was sent at byte {at}")
+    } else {
+        return Ok(id);
+    };
+    Err(problem)
 }
 
 #[cfg(test)]
