@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use circbuf::testing::watchdog;
 use circbuf::{Device, OpenOptions};
 use rustix::io::Errno;
-use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions, WaitStatus};
+use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions};
 
 use crate::violation::{Check, Violation};
 
@@ -161,17 +161,6 @@ fn kill(children: &[(Pid, String)]) {
     }
 }
 
-/// What ended a child: without `WUNTRACED`, an exit or a signal.
-fn describe(status: WaitStatus) -> String {
-    match status.exit_status() {
-        Some(code) => format!("exited with status {code}"),
-        None => format!(
-            "was killed by signal {}",
-            status.terminating_signal().unwrap_or(0)
-        ),
-    }
-}
-
 /// Reaps `children` until all have exited, or until `limit` is over; then
 /// kills those left, without waiting for them, since a child stuck in the
 /// kernel might never go.
@@ -186,11 +175,15 @@ fn wait(mut children: Vec<(Pid, String)>, limit: Duration) -> Result<Ended, Stri
                     continue;
                 };
                 let (pid, worker) = children.swap_remove(i);
-                if status.exit_status() != Some(0) {
-                    let how = describe(status);
-                    let text = format!("{worker}: process {} {how}", pid.as_raw_pid());
-                    failures.push(Violation::new(Check::Failed, text));
-                }
+                // Without `WUNTRACED`, only an exit or a signal ends a wait.
+                let signal = status.terminating_signal().unwrap_or(0);
+                let how = match status.exit_status() {
+                    Some(0) => continue,
+                    Some(code) => format!("exited with status {code}"),
+                    None => format!("was killed by signal {signal}"),
+                };
+                let text = format!("{worker}: process {} {how}", pid.as_raw_pid());
+                failures.push(Violation::new(Check::Failed, text));
             }
             Err(Errno::INTR) if started.elapsed() >= limit => {
                 kill(&children);

@@ -15,9 +15,13 @@ use crate::violation::{Check, Violation};
 /// any state beyond the seed.
 pub fn fill(seed: u64, offset: u64, out: &mut [u8]) {
     let base = derive(seed, Purpose::Stream, 0, 0);
-    let stream = (offset / 8..).flat_map(|block| mix(base.wrapping_add(block)).to_le_bytes());
-    for (byte, value) in out.iter_mut().zip(stream.skip((offset % 8) as usize)) {
-        *byte = value;
+    let (mut pos, mut rest) = (offset, out);
+    while !rest.is_empty() {
+        let block = mix(base.wrapping_add(pos / 8)).to_le_bytes();
+        let skip = (pos % 8) as usize;
+        let (now, later) = rest.split_at_mut((8 - skip).min(rest.len()));
+        now.copy_from_slice(&block[skip..skip + now.len()]);
+        (pos, rest) = (pos + now.len() as u64, later);
     }
 }
 
