@@ -38,8 +38,8 @@ impl PipeSize {
     /// to it as the kernel allows without privileges (`fs.pipe-max-size`)
     /// when that is less.
     pub fn probe(capacity: usize) -> Result<PipeSize, Error> {
-        let setup = |what: &str, e: Errno| Error::Setup(pipe_error(what, e));
-        let (_, probe) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| setup("pipe2", e))?;
+        let setup = |what| failed(what, Error::Setup);
+        let (_, probe) = pipe_with(PipeFlags::CLOEXEC).map_err(setup("pipe: pipe2"))?;
         let requested = match fcntl_setpipe_size(&probe, capacity) {
             Ok(_) => capacity,
             Err(Errno::PERM) => {
@@ -48,12 +48,12 @@ impl PipeSize {
                 let max = text.trim().parse().map_err(|_| {
                     Error::Setup(format!("{PIPE_MAX_SIZE}: `{}` is not a size", text.trim()))
                 })?;
-                fcntl_setpipe_size(&probe, max).map_err(|e| setup("F_SETPIPE_SZ", e))?;
+                fcntl_setpipe_size(&probe, max).map_err(setup("pipe: F_SETPIPE_SZ"))?;
                 max
             }
-            Err(e) => return Err(setup("F_SETPIPE_SZ", e)),
+            Err(e) => return Err(setup("pipe: F_SETPIPE_SZ")(e)),
         };
-        let actual = fcntl_getpipe_size(&probe).map_err(|e| setup("F_GETPIPE_SZ", e))?;
+        let actual = fcntl_getpipe_size(&probe).map_err(setup("pipe: F_GETPIPE_SZ"))?;
         Ok(PipeSize { requested, actual })
     }
 }
@@ -119,7 +119,7 @@ impl Channel {
     /// opened first end once the writers of this run have closed. A pipe
     /// does not care, but gets the same order so both runs are alike.
     pub fn open(&self, ratio: Ratio) -> Result<(Vec<Endpoint>, Vec<Endpoint>), Error> {
-        let failed = |what: &str, e: Errno| Error::Run(pipe_error(what, e));
+        let failed = |what| failed(what, Error::Run);
         let (read_end, write_end) = match self {
             Channel::Circbuf { probe, .. } => {
                 let path = probe.path();
@@ -134,9 +134,9 @@ impl Channel {
                 return Ok((readers, writers));
             }
             Channel::Pipe(size) => {
-                let ends = pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("pipe2", e))?;
+                let ends = pipe_with(PipeFlags::CLOEXEC).map_err(failed("pipe: pipe2"))?;
                 let actual = fcntl_setpipe_size(&ends.1, size.requested)
-                    .map_err(|e| failed("F_SETPIPE_SZ", e))?;
+                    .map_err(failed("pipe: F_SETPIPE_SZ"))?;
                 let earlier = size.actual;
                 if actual != earlier {
                     let gave = format!("gave {actual} bytes, earlier pipes had {earlier}");
@@ -149,7 +149,7 @@ impl Channel {
             (0..n)
                 .map(|_| fcntl_dupfd_cloexec(end, 0).map(Endpoint))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| failed("F_DUPFD_CLOEXEC", e))
+                .map_err(failed("pipe: F_DUPFD_CLOEXEC"))
         };
         // The originals close on return, so the pipe's end of file comes
         // when the last writer thread closes its copy.
@@ -197,21 +197,16 @@ fn check_idle(path: &Path, stats: &Stats) -> Result<(), String> {
     }
 }
 
-/// What a failed pipe call `what` says.
-fn pipe_error(what: &str, errno: Errno) -> String {
-    format!("pipe: {what}: {}", io::Error::from(errno))
-}
-
-/// A failed read or write of an endpoint.
-fn failed(what: &'static str) -> impl Fn(Errno) -> Error {
-    move |e| Error::Run(format!("{what}: {}", io::Error::from(e)))
+/// A failed call, as an error of `kind` that names it: `what: strerror`.
+fn failed(what: &'static str, kind: fn(String) -> Error) -> impl Fn(Errno) -> Error {
+    move |e| kind(format!("{what}: {}", io::Error::from(e)))
 }
 
 impl Endpoint {
     /// Reads up to `buf.len()` bytes, blocking while the channel is empty;
     /// `Ok(0)` is end of file.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        retry_on_intr(|| rustix::io::read(&self.0, &mut *buf)).map_err(failed("read"))
+        retry_on_intr(|| rustix::io::read(&self.0, &mut *buf)).map_err(failed("read", Error::Run))
     }
 
     /// Writes all of `buf`, blocking while the channel is full, and returns
@@ -220,7 +215,7 @@ impl Endpoint {
         let (mut sent, mut calls) = (0, 0);
         while sent < buf.len() {
             let write = || rustix::io::write(&self.0, &buf[sent..]);
-            match retry_on_intr(write).map_err(failed("write"))? {
+            match retry_on_intr(write).map_err(failed("write", Error::Run))? {
                 0 => return Err(Error::Run("write stored nothing".into())),
                 n => sent += n,
             }

@@ -23,7 +23,6 @@ const FONTS: [(&str, &str); 3] = [
     ("/usr/share/fonts/truetype/freefont/FreeSans.ttf", "fonts-freefont-ttf"),
 ];
 
-/// The family name every text style here asks plotters for.
 const FAMILY: &str = "sans-serif";
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 800;
@@ -117,7 +116,6 @@ impl Line {
     }
 }
 
-/// Picks one channel's result out of a point.
 type Channel = fn(&Point) -> Option<Measurement>;
 
 /// The lines of `report`'s points: per ratio, circbuf's (if measured), the
@@ -140,10 +138,9 @@ fn lines(report: &Report) -> Vec<Line> {
             let mut points: Vec<(f64, f64)> = rates.filter(|&(_, rate)| rate > 0.0).collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             if look == Look::Pipe || !points.is_empty() {
-                let (label, colour) = (format!("{name} {ratio}"), Palette99::pick(i).to_rgba());
                 lines.push(Line {
-                    label,
-                    colour,
+                    label: format!("{name} {ratio}"),
+                    colour: Palette99::pick(i).to_rgba(),
                     look,
                     points,
                 });
@@ -156,14 +153,13 @@ fn lines(report: &Report) -> Vec<Line> {
 /// Draws `report`'s throughput points into a PNG at `path`; with `text`
 /// a font must have been loaded with [`load_text_font`].
 pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), String> {
-    let drawn = match report.points.is_empty() {
-        true => Err("no throughput points to plot".into()),
-        false => draw_chart(report, path, text),
-    };
-    drawn.map_err(|e| format!("{}: {e}", path.display()))
+    draw_chart(report, path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn std::error::Error>> {
+    if report.points.is_empty() {
+        return Err("no throughput points to plot".into());
+    }
     let mut sizes: Vec<f64> = report.points.iter().map(|p| p.size as f64).collect();
     sizes.sort_by(f64::total_cmp);
     sizes.dedup();
@@ -178,8 +174,7 @@ fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn st
     });
     let rates = lines
         .iter()
-        .flat_map(|line| &line.points)
-        .map(|&(_, rate)| rate);
+        .flat_map(|line| line.points.iter().map(|p| p.1));
     let rates: Vec<f64> = rates.filter(|&rate| rate > 0.0).collect();
     let low = rates.iter().copied().fold(f64::MAX, f64::min);
     let high = rates.iter().copied().fold(f64::MIN, f64::max);
