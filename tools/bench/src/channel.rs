@@ -98,9 +98,8 @@ impl Channel {
         }
         // circbuf's largest ring is 64 MiB, which fits any usize.
         let capacity = stats.capacity as usize;
-        let channel = Channel::Circbuf { probe, capacity };
-        let setup = |e: Error| Error::Setup(e.to_string());
-        channel.check_idle().map_err(setup).map(|()| channel)
+        check_idle(path, &probe.stats().map_err(setup)?).map_err(Error::Setup)?;
+        Ok(Channel::Circbuf { probe, capacity })
     }
 
     /// `circbuf` or `pipe`.

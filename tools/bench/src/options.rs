@@ -143,9 +143,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     let number: u64 = digits.parse().map_err(|_| bad())?;
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    let too_large = || format!("`{text}` is too large");
+    number.checked_mul(1 << shift).ok_or_else(too_large)
 }
 
 /// A message, read buffer or capacity size: 1 byte to [`MAX_SIZE`].

@@ -35,10 +35,9 @@ impl RotatingBuffer {
     /// A buffer of `len` bytes whose byte `i` is `fill(i % 4096)` in every
     /// position.
     pub fn new(len: usize, fill: impl Fn(usize) -> u8) -> RotatingBuffer {
+        let positions = 0..len + (WINDOW_PAGES - 1) * PAGE;
         RotatingBuffer {
-            storage: (0..len + (WINDOW_PAGES - 1) * PAGE)
-                .map(|i| fill(i % PAGE))
-                .collect(),
+            storage: positions.map(|i| fill(i % PAGE)).collect(),
             len,
             next_page: 0,
         }

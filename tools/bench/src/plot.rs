@@ -33,8 +33,7 @@ const HEIGHT: u32 = 800;
 pub fn load_text_font(given: Option<&Path>) -> Result<bool, String> {
     let mut fonts = FONTS.iter().map(|(path, _)| Path::new(path));
     let Some(font) = given.or_else(|| fonts.find(|p| p.is_file())) else {
-        let packages: Vec<&str> = FONTS.iter().map(|(_, package)| *package).collect();
-        let packages = packages.join(" or ");
+        let packages = FONTS.map(|(_, package)| package).join(" or ");
         eprintln!("bench: warning: no font found (Debian: {packages}); the plot will have no text");
         return Ok(false);
     };
@@ -172,9 +171,7 @@ fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn st
         look: Look::Bound,
         points: vec![(first, bound), (last, bound)],
     });
-    let rates = lines
-        .iter()
-        .flat_map(|line| line.points.iter().map(|p| p.1));
+    let rates = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
     let rates: Vec<f64> = rates.filter(|&rate| rate > 0.0).collect();
     let low = rates.iter().copied().fold(f64::MAX, f64::min);
     let high = rates.iter().copied().fold(f64::MIN, f64::max);

@@ -117,7 +117,6 @@ fn aligned(cells: &[impl Display], columns: &[(&str, usize)]) -> String {
     cells.collect::<Vec<_>>().join("  ")
 }
 
-/// The throughput table's titles, with the mapped consumer's if `mapped`.
 fn titles(mapped: bool) -> Vec<&'static str> {
     let columns = &COLUMNS[..if mapped { 12 } else { 9 }];
     columns.iter().map(|&(title, _)| title).collect()
@@ -138,17 +137,10 @@ fn cells(point: &Point, missing: &str) -> Vec<String> {
     let bound = |c: Option<&Measurement>| c.map(|c| format!("{:.1}%", c.bound_fraction * 100.0));
     let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}"));
     let (circbuf, mapped) = (point.circbuf.as_ref(), point.mapped.as_ref());
-    let mut cells = vec![
-        Some(format_size(point.size)),
-        Some(point.ratio.to_string()),
-        rate(circbuf),
-        rate(Some(&point.pipe)),
-        ratio(point.circbuf_over_pipe),
-        ops(circbuf),
-        ops(Some(&point.pipe)),
-        bound(circbuf),
-        bound(Some(&point.pipe)),
-    ];
+    let pipe = Some(&point.pipe);
+    let mut cells = vec![Some(format_size(point.size)), Some(point.ratio.to_string())];
+    cells.extend([rate(circbuf), rate(pipe), ratio(point.circbuf_over_pipe)]);
+    cells.extend([ops(circbuf), ops(pipe), bound(circbuf), bound(pipe)]);
     if mapped.is_some() {
         let over = [point.mapped_over_pipe, point.mapped_over_read];
         cells.extend([rate(mapped)].into_iter().chain(over.map(ratio)));
@@ -167,14 +159,9 @@ pub fn latency_lines(latency: &[Latency]) -> Vec<String> {
     let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
     let rows = latency.iter().map(|entry| {
         let sleeps = entry.reader_sleeps.map_or("-".into(), |n| n.to_string());
-        let cells = [
-            entry.channel.clone(),
-            entry.samples.to_string(),
-            us(entry.median_ns),
-            us(entry.p99_ns),
-            us(entry.max_ns),
-            sleeps,
-        ];
+        let (channel, samples) = (entry.channel.clone(), entry.samples.to_string());
+        let [median, p99, max] = [entry.median_ns, entry.p99_ns, entry.max_ns].map(us);
+        let cells = [channel, samples, median, p99, max, sleeps];
         aligned(&cells, &LATENCY_COLUMNS)
     });
     let titles = aligned(&LATENCY_COLUMNS.map(|(title, _)| title), &LATENCY_COLUMNS);

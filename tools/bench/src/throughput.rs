@@ -96,7 +96,6 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    /// Counts and checksums the bytes one read or step took.
     pub(crate) fn take(&mut self, bytes: &[u8]) {
         self.bytes += bytes.len() as u64;
         self.calls += 1;
@@ -156,10 +155,9 @@ pub fn measure(
             )?;
         }
     }
-    let elapsed = rd
-        .end_of_file
-        .map(|end| end.saturating_duration_since(began));
-    let seconds = elapsed.unwrap_or_default().as_secs_f64().max(1e-9);
+    let end = rd.end_of_file.unwrap_or(began);
+    let elapsed = end.saturating_duration_since(began);
+    let seconds = elapsed.as_secs_f64().max(1e-9);
     let mb_per_s = wr.bytes as f64 / 1e6 / seconds;
     Ok(Measurement {
         bytes: wr.bytes,
@@ -212,7 +210,6 @@ fn run_threads(
     })
 }
 
-/// Joins the threads of one side and adds up their tallies.
 fn total(threads: Vec<ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Result<Tally, Error> {
     let mut sum = Tally::default();
     for thread in threads {
