@@ -102,7 +102,6 @@ impl Channel {
         Ok(Channel::Circbuf { probe, capacity })
     }
 
-    /// `circbuf` or `pipe`.
     pub fn kind(&self) -> &'static str {
         match self {
             Channel::Circbuf { .. } => "circbuf",
@@ -167,12 +166,10 @@ impl Channel {
     /// Checks that circbuf is idle, as a run must start (see
     /// [`check_idle`]); a pipe always is.
     pub fn check_idle(&self) -> Result<(), Error> {
-        match (self, self.stats()?) {
-            (Channel::Circbuf { probe, .. }, Some(stats)) => {
-                check_idle(probe.path(), &stats).map_err(Error::Run)
-            }
-            _ => Ok(()),
-        }
+        let Channel::Circbuf { probe, .. } = self else {
+            return Ok(());
+        };
+        check_idle(probe.path(), &probe.stats()?).map_err(Error::Run)
     }
 }
 

@@ -32,7 +32,6 @@ pub struct Header {
     pub latency_gap_s: f64,
 }
 
-/// What the numbers mean, at the end of the header.
 const UNITS: &str = "MB = 10^6 bytes, ops = messages";
 
 impl Header {

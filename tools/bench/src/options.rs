@@ -167,10 +167,8 @@ fn parse_budget(text: &str) -> Result<u64, String> {
 pub fn parse_ratio(text: &str) -> Result<Ratio, String> {
     let bad = || format!("`{text}`: expected writers:readers like 2:2, each 1 to {MAX_THREADS}");
     let (writers, readers) = text.trim().split_once(':').ok_or_else(bad)?;
-    let count = |part: &str| match part.trim().parse::<u32>() {
-        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
-        _ => Err(bad()),
-    };
+    let in_range = |n: &u32| (1..=MAX_THREADS).contains(n);
+    let count = |part: &str| part.trim().parse().ok().filter(in_range).ok_or_else(bad);
     Ok(Ratio::new(count(writers)?, count(readers)?))
 }
 

@@ -17,7 +17,6 @@
 //! offset within a page stays the same, since on hardware it decides how
 //! the copy's loads and stores line up with cache lines.
 
-/// The page size the rotation steps by.
 const PAGE: usize = 4096;
 
 /// How many page positions a buffer takes in turn: as many as the 64-entry

@@ -76,6 +76,8 @@ enum Look {
     Bound,
 }
 
+type Element<DB, C> = DynElement<'static, DB, C>;
+
 /// One line of the plot: a channel at one writer:reader ratio, or the bound.
 struct Line {
     label: String,
@@ -87,10 +89,7 @@ struct Line {
 
 impl Line {
     /// Its path through `points`, in the chart's or the legend's coordinates.
-    fn path<DB: DrawingBackend, C: Clone + 'static>(
-        &self,
-        points: Vec<C>,
-    ) -> DynElement<'static, DB, C> {
+    fn path<DB: DrawingBackend, C: Clone + 'static>(&self, points: Vec<C>) -> Element<DB, C> {
         let style = self.colour.stroke_width(match self.look {
             Look::Read => 3,
             Look::Pipe | Look::Mapped => 2,
@@ -104,7 +103,7 @@ impl Line {
     }
 
     /// Its marker at `at`; the bound's draws nothing.
-    fn marker<DB: DrawingBackend, C: Clone + 'static>(&self, at: C) -> DynElement<'static, DB, C> {
+    fn marker<DB: DrawingBackend, C: Clone + 'static>(&self, at: C) -> Element<DB, C> {
         let colour = self.colour;
         match self.look {
             Look::Read => Circle::new(at, 4, colour.filled()).into_dyn(),

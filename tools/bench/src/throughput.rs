@@ -125,8 +125,7 @@ pub fn measure(
     let per_writer = settings.bytes.map(|b| b.div_ceil(u64::from(ratio.writers)));
     let quota = per_writer.map(|bytes| bytes.div_ceil(size as u64).max(1));
     let (readers, writers) = mapped::open(channel, ratio, consumer).map_err(in_point)?;
-    let (writes, reads, began) = run_threads(readers, writers, size, quota, settings);
-    let (wr, rd) = (writes.map_err(in_point)?, reads.map_err(in_point)?);
+    let (wr, rd, began) = run_threads(readers, writers, size, quota, settings).map_err(in_point)?;
     let agree = |what: &str, a: u64, b: u64| match a == b {
         true => Ok(()),
         false => Err(Error::Run(format!("{point}: {what} differ: {a} and {b}"))),
@@ -138,21 +137,15 @@ pub fn measure(
         // For a mapped consumer the device counts as reads the times it
         // took in the consumer's position, which the consumer cannot see.
         let reads = (!mapped).then_some(("reads", s1.reads - s0.reads, rd.calls));
+        let written = s1.bytes_written - s0.bytes_written;
         let counts = [
-            (
-                "bytes_written",
-                s1.bytes_written - s0.bytes_written,
-                wr.bytes,
-            ),
+            ("bytes_written", written, wr.bytes),
             ("bytes_read", s1.bytes_read - s0.bytes_read, rd.bytes),
             ("writes", s1.writes - s0.writes, wr.calls),
         ];
         for (name, count, ours) in counts.into_iter().chain(reads) {
-            agree(
-                &format!("{name} by the device and the threads"),
-                count,
-                ours,
-            )?;
+            let what = format!("{name} by the device and the threads");
+            agree(&what, count, ours)?;
         }
     }
     let end = rd.end_of_file.unwrap_or(began);
@@ -180,25 +173,39 @@ fn run_threads(
     size: usize,
     quota: Option<u64>,
     settings: &Settings,
-) -> (Result<Tally, Error>, Result<Tally, Error>, Instant) {
+) -> Result<(Tally, Tally, Instant), Error> {
     let stop = &AtomicBool::new(false);
     let start = &Barrier::new(readers.len() + writers.len() + 1);
     thread::scope(|scope| {
         let read = |reader: Reader| {
             scope.spawn(move || {
                 start.wait();
-                let tally = reader.take_to_end(settings.read_size);
                 // With fewer readers the writers could block forever on a
                 // full circbuf (it has no EPIPE); stopping them at least
                 // lets the remaining readers drain it.
-                if tally.is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                tally
+                let stop_writers = |_: &Error| stop.store(true, Ordering::Relaxed);
+                let tally = reader.take_to_end(settings.read_size);
+                tally.inspect_err(stop_writers)
             })
         };
         let readers: Vec<_> = readers.into_iter().map(read).collect();
-        let write = |end| scope.spawn(move || write_messages(end, size, quota, start, stop));
+        let write = |end: Endpoint| {
+            scope.spawn(move || {
+                // Every position holds the same message.
+                let mut message = RotatingBuffer::new(size, pattern);
+                let message_checksum = checksum(message.advance());
+                let mut tally = Tally::default();
+                start.wait();
+                let more = |t: &Tally| quota.is_none_or(|quota| t.messages < quota);
+                while more(&tally) && !stop.load(Ordering::Relaxed) {
+                    tally.calls += end.write_all(message.advance())?;
+                    tally.messages += 1;
+                    tally.bytes += size as u64;
+                    tally.checksum = tally.checksum.wrapping_add(message_checksum);
+                }
+                Ok(tally)
+            })
+        };
         let writers: Vec<_> = writers.into_iter().map(write).collect();
         start.wait();
         let began = Instant::now();
@@ -206,7 +213,7 @@ fn run_threads(
             thread::sleep(settings.duration);
             stop.store(true, Ordering::Relaxed);
         }
-        (total(writers), total(readers), began)
+        Ok((total(writers)?, total(readers)?, began))
     })
 }
 
@@ -221,27 +228,6 @@ fn total(threads: Vec<ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Result<Tal
         sum.end_of_file = sum.end_of_file.max(tally.end_of_file);
     }
     Ok(sum)
-}
-
-fn write_messages(
-    end: Endpoint,
-    size: usize,
-    quota: Option<u64>,
-    start: &Barrier,
-    stop: &AtomicBool,
-) -> Result<Tally, Error> {
-    // Every position holds the same message.
-    let mut message = RotatingBuffer::new(size, pattern);
-    let message_checksum = checksum(message.advance());
-    let mut tally = Tally::default();
-    start.wait();
-    while quota.is_none_or(|quota| tally.messages < quota) && !stop.load(Ordering::Relaxed) {
-        tally.calls += end.write_all(message.advance())?;
-        tally.messages += 1;
-        tally.bytes += size as u64;
-        tally.checksum = tally.checksum.wrapping_add(message_checksum);
-    }
-    Ok(tally)
 }
 
 pub(crate) fn read_to_end(end: Endpoint, read_size: usize) -> Result<Tally, Error> {
