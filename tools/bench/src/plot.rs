@@ -214,11 +214,11 @@ fn draw_chart(report: &Report, path: &Path, text: bool) -> Result<(), Box<dyn st
         series.label(&line.label).legend(legend);
     }
     if text {
-        // Top left: the smallest messages are the slowest, so little but
-        // the copy bound's line is behind it.
+        // Bottom right: the largest messages are the fastest, so no line
+        // runs behind it (top left, the copy bound's would).
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .legend_area_size(50)
             .background_style(WHITE.mix(0.8))
             .label_font((FAMILY, 16))
