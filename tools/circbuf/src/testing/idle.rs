@@ -65,11 +65,11 @@ mod tests {
         assert!(judge(path, idle).unwrap().warning.is_none());
         let err = judge(path, Stats { writers: 1, ..idle }).unwrap_err();
         assert!(err.contains("open for writing by 1 other file"), "{err}");
-        let err = judge(path, Stats { used: 10, ..idle }).unwrap_err();
-        assert!(err.contains("already holds 10 bytes"), "{err}");
-        let warning = judge(path, Stats { readers: 3, ..idle }).unwrap().warning;
+        let err = judge(path, Stats { used: 1, ..idle }).unwrap_err();
+        assert!(err.contains("already holds 1 bytes"), "{err}");
+        let warning = judge(path, Stats { readers: 1, ..idle }).unwrap().warning;
         assert!(warning
             .unwrap()
-            .contains("also open for reading by 3 other file(s)"));
+            .contains("also open for reading by 1 other file(s)"));
     }
 }
