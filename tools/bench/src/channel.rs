@@ -51,7 +51,7 @@ impl PipeSize {
                 fcntl_setpipe_size(&probe, max).map_err(setup("pipe: F_SETPIPE_SZ"))?;
                 max
             }
-            Err(e) => return Err(setup("pipe: F_SETPIPE_SZ")(e)),
+            Err(e) => return Err(e).map_err(setup("pipe: F_SETPIPE_SZ")),
         };
         let actual = fcntl_getpipe_size(&probe).map_err(setup("pipe: F_GETPIPE_SZ"))?;
         Ok(PipeSize { requested, actual })

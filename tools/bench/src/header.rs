@@ -35,14 +35,14 @@ pub struct Header {
 const UNITS: &str = "MB = 10^6 bytes, ops = messages";
 
 impl Header {
-    /// The header of a run of `cli`, on the device if `device`.
-    pub fn new(cli: &Cli, device: bool, capacity: usize, pipe_size: PipeSize) -> Header {
+    /// The header of a run of `cli`, on the device unless `--pipe-only`.
+    pub fn new(cli: &Cli, capacity: usize, pipe_size: PipeSize) -> Header {
         let uname = rustix::system::uname();
         Header {
             kernel: uname.release().to_string_lossy().into_owned(),
             // The affinity mask, within any cgroup quota; 1 if unknown.
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            device: device.then(|| cli.device.display().to_string()),
+            device: (!cli.pipe_only).then(|| cli.device.display().to_string()),
             capacity,
             pipe_size,
             command_line: command_line(std::env::args_os()),
@@ -122,7 +122,7 @@ mod tests {
     #[test]
     fn the_machine_is_described() {
         let cli = Cli::parse_from(["bench", "--bytes", "1M"]);
-        let header = Header::new(&cli, true, 4096, header().pipe_size);
+        let header = Header::new(&cli, 4096, header().pipe_size);
         assert!(!header.kernel.is_empty());
         assert!(header.cpus >= 1);
         assert_eq!(header.device.as_deref(), Some("/dev/circbuf"));

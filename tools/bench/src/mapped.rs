@@ -103,15 +103,13 @@ fn consume_to_end(mut reader: MappedReader, step: usize) -> Result<Tally, Error>
 mod tests {
     use super::*;
     use crate::channel::PipeSize;
-    use crate::throughput::{measure, Settings};
-    use std::time::Duration;
+    use crate::throughput::{measure, Budget, Settings};
 
     #[test]
     fn only_circbuf_has_a_mapped_consumer_and_only_one() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         let settings = Settings {
-            bytes: Some(64),
-            duration: Duration::ZERO,
+            budget: Budget::Bytes(64),
             read_size: 64,
             bound_mb_s: 1e3,
         };

@@ -114,7 +114,7 @@ impl Line {
     }
 }
 
-type Channel = fn(&Point) -> Option<Measurement>;
+type Pick = fn(&Point) -> Option<Measurement>;
 
 /// The lines of `report`'s points: per ratio, circbuf's (if measured), the
 /// pipe's and the mapped consumer's (if measured), in one colour.
@@ -122,16 +122,16 @@ fn lines(report: &Report) -> Vec<Line> {
     let mut ratios: Vec<Ratio> = report.points.iter().map(|p| p.ratio).collect();
     // The points come ratio by ratio.
     ratios.dedup();
-    let looks: [(Look, &str, Channel); 3] = [
+    let looks: [(Look, &str, Pick); 3] = [
         (Look::Read, "circbuf", |p| p.circbuf),
         (Look::Pipe, "pipe", |p| Some(p.pipe)),
         (Look::Mapped, "circbuf mapped", |p| p.mapped),
     ];
     let mut lines = Vec::new();
     for (i, &ratio) in ratios.iter().enumerate() {
-        for (look, name, channel) in looks {
+        for (look, name, pick) in looks {
             let at_ratio = report.points.iter().filter(|p| p.ratio == ratio);
-            let rates = at_ratio.filter_map(|p| Some((p.size as f64, channel(p)?.mb_per_s)));
+            let rates = at_ratio.filter_map(|p| Some((p.size as f64, pick(p)?.mb_per_s)));
             // A log axis has no place for zero.
             let mut points: Vec<(f64, f64)> = rates.filter(|&(_, rate)| rate > 0.0).collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));

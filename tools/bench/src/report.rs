@@ -142,8 +142,8 @@ fn cells(point: &Point, missing: &str) -> Vec<String> {
     cells.extend([rate(circbuf), rate(pipe), ratio(point.circbuf_over_pipe)]);
     cells.extend([ops(circbuf), ops(pipe), bound(circbuf), bound(pipe)]);
     if mapped.is_some() {
-        let over = [point.mapped_over_pipe, point.mapped_over_read];
-        cells.extend([rate(mapped)].into_iter().chain(over.map(ratio)));
+        let (over_pipe, over_read) = (point.mapped_over_pipe, point.mapped_over_read);
+        cells.extend([rate(mapped), ratio(over_pipe), ratio(over_read)]);
     }
     let or_missing = |cell: Option<String>| cell.unwrap_or_else(|| missing.into());
     cells.into_iter().map(or_missing).collect()

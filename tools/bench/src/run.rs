@@ -13,7 +13,7 @@ use crate::header::Header;
 use crate::mapped::Consumer;
 use crate::options::Cli;
 use crate::report::{self, Point, Report};
-use crate::throughput::Settings;
+use crate::throughput::{Budget, Settings};
 use crate::{latency, plot, throughput, Error};
 
 /// Runs the measurements `cli` asks for and writes their outputs.
@@ -30,7 +30,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let plot_text =
         cli.plot.is_some() && plot::load_text_font(cli.font.as_deref()).map_err(Error::Setup)?;
 
-    let header = Header::new(cli, circbuf.is_some(), capacity, pipe_size);
+    let header = Header::new(cli, capacity, pipe_size);
     println!("{}", header.lines().join("\n"));
     if pipe_size.actual < capacity {
         eprintln!(
@@ -44,9 +44,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let copy_time = Duration::from_millis(if cli.quick { 50 } else { 250 });
     let copy = copy::SIZES.map(|size| copy::measure(size, copy_time));
     let copy = CopyBound::of(copy.to_vec());
+    let timed = Budget::Duration(cli.duration);
     let settings = Settings {
-        bytes: cli.bytes,
-        duration: cli.duration,
+        budget: cli.bytes.map_or(timed, Budget::Bytes),
         read_size: cli.read_size,
         bound_mb_s: copy.bound_mb_s,
     };

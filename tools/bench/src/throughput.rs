@@ -21,12 +21,17 @@ use crate::options::Ratio;
 use crate::placement::RotatingBuffer;
 use crate::Error;
 
+/// When a point's writers stop: after a time, or after writing a byte count between them.
+#[derive(Clone, Copy, Debug)]
+pub enum Budget {
+    Duration(Duration),
+    Bytes(u64),
+}
+
 /// What every point of a run shares.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
-    /// Bytes the writers write between them, if not timed by `duration`.
-    pub bytes: Option<u64>,
-    pub duration: Duration,
+    pub budget: Budget,
     /// Bytes each reader takes at a time.
     pub read_size: usize,
     /// The copy bound that rates are against.
@@ -96,6 +101,7 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// Counts and checksums the bytes one read or step took.
     pub(crate) fn take(&mut self, bytes: &[u8]) {
         self.bytes += bytes.len() as u64;
         self.calls += 1;
@@ -122,8 +128,11 @@ pub fn measure(
     let in_point = |e: Error| e.within(&point);
     channel.check_idle().map_err(in_point)?;
     let before = channel.stats().map_err(in_point)?;
-    let per_writer = settings.bytes.map(|b| b.div_ceil(u64::from(ratio.writers)));
-    let quota = per_writer.map(|bytes| bytes.div_ceil(size as u64).max(1));
+    let per_writer = |bytes: u64| bytes.div_ceil(u64::from(ratio.writers));
+    let quota = match settings.budget {
+        Budget::Duration(_) => None,
+        Budget::Bytes(bytes) => Some(per_writer(bytes).div_ceil(size as u64).max(1)),
+    };
     let (readers, writers) = mapped::open(channel, ratio, consumer).map_err(in_point)?;
     let (wr, rd, began) = run_threads(readers, writers, size, quota, settings).map_err(in_point)?;
     let agree = |what: &str, a: u64, b: u64| match a == b {
@@ -209,14 +218,16 @@ fn run_threads(
         let writers: Vec<_> = writers.into_iter().map(write).collect();
         start.wait();
         let began = Instant::now();
-        if quota.is_none() {
-            thread::sleep(settings.duration);
+        if let Budget::Duration(duration) = settings.budget {
+            thread::sleep(duration);
             stop.store(true, Ordering::Relaxed);
         }
-        Ok((total(writers)?, total(readers)?, began))
+        let (written, read) = (total(writers), total(readers));
+        Ok((written?, read?, began))
     })
 }
 
+/// Joins one side's threads, re-raising a panic as it was, and adds up their tallies.
 fn total(threads: Vec<ScopedJoinHandle<'_, Result<Tally, Error>>>) -> Result<Tally, Error> {
     let mut sum = Tally::default();
     for thread in threads {
@@ -276,8 +287,7 @@ mod tests {
     fn a_byte_budget_is_split_among_writers_in_whole_messages() {
         let pipe = Channel::Pipe(PipeSize::probe(4096).unwrap());
         let settings = Settings {
-            bytes: Some(10_000),
-            duration: Duration::ZERO,
+            budget: Budget::Bytes(10_000),
             read_size: 4096,
             bound_mb_s: 1e3,
         };
@@ -294,8 +304,7 @@ mod tests {
     fn a_timed_run_moves_data_through_a_pipe() {
         let pipe = Channel::Pipe(PipeSize::probe(65536).unwrap());
         let settings = Settings {
-            bytes: None,
-            duration: Duration::from_millis(20),
+            budget: Budget::Duration(Duration::from_millis(20)),
             read_size: 65536,
             bound_mb_s: 1e3,
         };
