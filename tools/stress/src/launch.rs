@@ -9,8 +9,8 @@
 //! worker blocked in the device for good is killed, which nothing short of
 //! a signal could end.
 //!
-//! [`run`] forks one child that runs every worker as a thread, or with
-//! `processes` one child per worker. A driver sees both: threads
+//! [`Layout::Threads`] forks one child that runs every worker as a thread,
+//! [`Layout::Processes`] one child per worker. A driver sees both: threads
 //! share one mm, so their copies to and from user memory share page tables
 //! and the mmap lock, while processes each fault in their own; either way
 //! every worker has a file of its own.
@@ -57,6 +57,15 @@ pub struct Worker {
     pub device: Device,
 }
 
+/// How the workers are spread over child processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One child runs every worker as a thread.
+    Threads,
+    /// One child per worker.
+    Processes,
+}
+
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -87,27 +96,26 @@ pub fn open(path: &Path, writers: u32, readers: u32) -> Result<Vec<Worker>, Stri
     Ok(workers)
 }
 
-/// Runs `work` on each of `workers` in one child process, as threads, or
-/// with `processes` in a child process each, and waits for them for at most `limit`. Must be called from a
+/// Runs `work` on each of `workers` in child processes laid out as
+/// `layout`, and waits for them for at most `limit`. Must be called from a
 /// single-threaded process.
 pub fn run(
     mut workers: Vec<Worker>,
-    processes: bool,
+    layout: Layout,
     limit: Duration,
     work: &(dyn Fn(Worker) + Sync),
 ) -> Result<Ended, String> {
     let mut children = Vec::new();
-    let forked = if !processes {
-        fork(|| {
+    let forked = match layout {
+        Layout::Threads => fork(|| {
             thread::scope(|scope| {
                 for worker in workers.drain(..) {
                     scope.spawn(move || work(worker));
                 }
             });
         })
-        .map(|pid| children.push((pid, "the worker threads".to_owned())))
-    } else {
-        (0..workers.len()).try_for_each(|i| {
+        .map(|pid| children.push((pid, "the worker threads".to_owned()))),
+        Layout::Processes => (0..workers.len()).try_for_each(|i| {
             let name = format!("{} {}", workers[i].role, workers[i].id);
             let pid = fork(|| {
                 let mine = workers.swap_remove(i);
@@ -119,7 +127,7 @@ pub fn run(
             })?;
             children.push((pid, name));
             Ok(())
-        })
+        }),
     };
     // This process keeps no file of the device open during the run.
     drop(workers);
@@ -175,10 +183,12 @@ fn wait(mut children: Vec<(Pid, String)>, limit: Duration) -> Result<Ended, Stri
                     continue;
                 };
                 let (pid, worker) = children.swap_remove(i);
+                if status.exit_status() == Some(0) {
+                    continue;
+                }
                 // Without `WUNTRACED`, only an exit or a signal ends a wait.
                 let signal = status.terminating_signal().unwrap_or(0);
                 let how = match status.exit_status() {
-                    Some(0) => continue,
                     Some(code) => format!("exited with status {code}"),
                     None => format!("was killed by signal {signal}"),
                 };

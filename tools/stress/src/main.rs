@@ -23,7 +23,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use stress::board::{Board, KEEP};
 use stress::device_mode;
-use stress::launch::{self, Ended, Role};
+use stress::launch::{self, Ended, Layout, Role};
 use stress::record::HEADER_SIZE;
 use stress::verify::{books, Kind, Totals};
 use stress::worker::Job;
@@ -120,11 +120,13 @@ impl Cli {
     /// one writer, one reader, no records, and a device that drops nothing.
     fn kind(&self) -> Result<Kind, String> {
         let record_size = self.record_size.unwrap_or(DEFAULT_RECORD_SIZE);
-        let conflict = if self.mode == Mode::Records && self.overwrite {
+        if self.mode == Mode::Records && self.overwrite {
             return Ok(Kind::Overwrite { record_size });
-        } else if self.mode == Mode::Records {
+        }
+        if self.mode == Mode::Records {
             return Ok(Kind::Records { record_size });
-        } else if self.writers != 1 || self.readers != 1 {
+        }
+        let conflict = if self.writers != 1 || self.readers != 1 {
             "stream mode runs exactly one writer and one reader"
         } else if self.record_size.is_some() {
             "--record-size applies to records mode only"
@@ -166,8 +168,8 @@ fn execute(cli: &Cli, kind: Kind) -> Result<bool, String> {
     if let Some(size) = kind.record_size() {
         check_record_size(size, capacity)?;
     }
-    // The last step before the run, so that no refusal above leaves the
-    // device switched; whatever the run's outcome, it is switched back.
+    // After every check above, so that no refusal leaves the device
+    // switched; whatever happens in run(), it is switched back.
     let switch_back = device_mode::enter(&cli.device, &before, kind.device_mode())?;
     let passed = run(cli, kind, &before, capacity);
     if let Some(mode) = switch_back {
@@ -178,9 +180,10 @@ fn execute(cli: &Cli, kind: Kind) -> Result<bool, String> {
 
 /// The run itself, on a device already in the mode `kind` needs.
 fn run(cli: &Cli, kind: Kind, before: &Stats, capacity: usize) -> Result<bool, String> {
-    let bits = kind
-        .record_size()
-        .map_or(0, |_| BITMAP_BITS / u64::from(cli.writers));
+    let bits = match kind {
+        Kind::Stream => 0,
+        Kind::Records { .. } | Kind::Overwrite { .. } => BITMAP_BITS / u64::from(cli.writers),
+    };
     let board = &Board::new(cli.writers, cli.readers, bits)?;
     let workers = launch::open(&cli.device, cli.writers, cli.readers)?;
     let started = Instant::now();
@@ -191,8 +194,13 @@ fn run(cli: &Cli, kind: Kind, before: &Stats, capacity: usize) -> Result<bool, S
         capacity,
         deadline: started + cli.duration,
     };
+    let layout = if cli.processes {
+        Layout::Processes
+    } else {
+        Layout::Threads
+    };
     let limit = cli.watchdog.unwrap_or(cli.duration + WATCHDOG_GRACE);
-    let ended = launch::run(workers, cli.processes, limit, &|worker| job.run(worker))?;
+    let ended = launch::run(workers, layout, limit, &|worker| job.run(worker))?;
     let elapsed = started.elapsed();
     let after = Device::open(&cli.device, OpenOptions::new().read(true).nonblocking(true))
         .and_then(|device| device.stats())
@@ -236,28 +244,30 @@ struct Summary {
     kind: Kind,
     writers: u32,
     readers: u32,
-    /// Shown for overwrite runs only.
+    /// Records the device dropped (shown for overwrite runs only).
     dropped_records: u64,
     /// What the workers did: the line shows bytes read and calls made.
     totals: Totals,
+    /// Wall time from the workers' start until all exited or the watchdog fired.
     elapsed: Duration,
+    /// True when the run finished and no violation was found.
     passed: bool,
     seed: u64,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = self.kind.record_size().map_or("stream", |_| "records");
-        write!(f, "stress: mode={mode}")?;
-        let overwrite = matches!(self.kind, Kind::Overwrite { .. });
-        if overwrite {
-            write!(f, " device-mode=overwrite")?;
-        }
+        let mode = match self.kind {
+            Kind::Stream => "mode=stream",
+            Kind::Records { .. } => "mode=records",
+            Kind::Overwrite { .. } => "mode=records device-mode=overwrite",
+        };
+        write!(f, "stress: {mode}")?;
         write!(f, " writers={} readers={}", self.writers, self.readers)?;
         if let Some(size) = self.kind.record_size() {
             write!(f, " record-size={size}")?;
         }
-        if overwrite {
+        if matches!(self.kind, Kind::Overwrite { .. }) {
             write!(f, " dropped-records={}", self.dropped_records)?;
         }
         let (bytes, seconds) = (self.totals.bytes_read, self.elapsed.as_secs_f64());

@@ -83,8 +83,6 @@ pub fn decode(seed: u64, buf: &[u8], size: usize) -> Result<RecordId, String> {
     let writer = le_u32(&header[4..8]);
     let seq = u64::from_le_bytes(header[8..16].try_into().expect("eight bytes"));
     let id = RecordId { writer, seq };
-    let mut expected = vec![0u8; len];
-    payload_rng(seed, id).fill(&mut expected);
     // The first check that fails names what is wrong.
     let problem = if magic != MAGIC {
         format!("bad magic {magic:#010x} (misaligned or overwritten record)")
@@ -92,10 +90,13 @@ pub fn decode(seed: u64, buf: &[u8], size: usize) -> Result<RecordId, String> {
         format!("payload length field is {length}, expected {len}")
     } else if le_u32(&header[20..24]) != fnv1a([&header[..CHECKSUMMED_HEADER], payload]) {
         format!("checksum mismatch in record writer {writer} seq {seq}")
-    } else if let Some(at) = payload.iter().zip(&expected).position(|(a, b)| a != b) {
-        format!("payload of writer {writer} seq {seq} differs from what was sent at byte {at}")
     } else {
-        return Ok(id);
+        let mut expected = vec![0u8; len];
+        payload_rng(seed, id).fill(&mut expected);
+        let Some(at) = payload.iter().zip(&expected).position(|(a, b)| a != b) else {
+            return Ok(id);
+        };
+        format!("payload of writer {writer} seq {seq} differs from what was sent at byte {at}")
     };
     Err(problem)
 }

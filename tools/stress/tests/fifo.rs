@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use circbuf::testing::{assert_reports_missing_device, assert_reports_not_circbuf};
 use circbuf::{Device, OpenOptions, Stats};
 use stress::board::Board;
-use stress::launch::{self, Ended, Role};
+use stress::launch::{self, Ended, Layout, Role};
 use stress::record::{encode, RecordId};
 use stress::verify::{books, Kind, Totals};
 use stress::violation::{Check, Violation};
@@ -33,9 +33,8 @@ fn fifo(name: &str) -> PathBuf {
 }
 
 /// Runs `writers` and `readers` workers sending `kind` through `path` for
-/// 300 ms, as processes if `processes` (else threads); returns how the run
-/// ended and its board.
-fn run(path: &Path, kind: Kind, processes: bool, writers: u32, readers: u32) -> (Ended, Board) {
+/// 300 ms, laid out as `layout`; returns how the run ended and its board.
+fn run(path: &Path, kind: Kind, layout: Layout, writers: u32, readers: u32) -> (Ended, Board) {
     let board = Board::new(writers, readers, 1 << 20).unwrap();
     let workers = launch::open(path, writers, readers).expect("open the FIFO");
     let job = Job {
@@ -45,7 +44,7 @@ fn run(path: &Path, kind: Kind, processes: bool, writers: u32, readers: u32) -> 
         capacity: 4096,
         deadline: Instant::now() + Duration::from_millis(300),
     };
-    let ended = launch::run(workers, processes, Duration::from_secs(60), &|w| job.run(w));
+    let ended = launch::run(workers, layout, Duration::from_secs(60), &|w| job.run(w));
     (ended.expect("the run starts"), board)
 }
 
@@ -64,9 +63,9 @@ fn fifo_books(kind: Kind, board: &Board) -> Vec<Violation> {
     books(kind, board, &Stats::default(), &counted)
 }
 
-fn records_pass(processes: bool, record_size: usize) {
+fn records_pass(layout: Layout, record_size: usize) {
     let kind = Kind::Records { record_size };
-    let (ended, board) = run(&fifo("records"), kind, processes, 3, 2);
+    let (ended, board) = run(&fifo("records"), kind, layout, 3, 2);
     assert_eq!(ended, Ended::Exited(Vec::new()));
     assert_eq!(board.violations(), 0);
     assert_eq!(fifo_books(kind, &board), []);
@@ -79,24 +78,20 @@ fn records_pass(processes: bool, record_size: usize) {
 }
 
 fn records_pass_as_threads() {
-    records_pass(false, 64);
+    records_pass(Layout::Threads, 64);
 }
 
 fn records_pass_as_processes() {
-    records_pass(true, 100);
+    records_pass(Layout::Processes, 100);
 }
 
 fn stream_passes_as_threads_and_processes() {
-    for processes in [false, true] {
-        let (ended, board) = run(&fifo("stream"), Kind::Stream, processes, 1, 1);
-        assert_eq!(ended, Ended::Exited(Vec::new()), "processes={processes}");
-        assert_eq!(board.violations(), 0, "processes={processes}");
-        assert_eq!(
-            fifo_books(Kind::Stream, &board),
-            [],
-            "processes={processes}"
-        );
-        assert!(Totals::of(&board).bytes_read > 0, "processes={processes}");
+    for layout in [Layout::Threads, Layout::Processes] {
+        let (ended, board) = run(&fifo("stream"), Kind::Stream, layout, 1, 1);
+        assert_eq!(ended, Ended::Exited(Vec::new()), "{layout:?}");
+        assert_eq!(board.violations(), 0, "{layout:?}");
+        assert_eq!(fifo_books(Kind::Stream, &board), [], "{layout:?}");
+        assert!(Totals::of(&board).bytes_read > 0, "{layout:?}");
     }
 }
 
@@ -130,7 +125,9 @@ fn injected_garbage_and_a_duplicate_fail_the_run() {
         capacity: 4096,
         deadline: Instant::now() + Duration::from_millis(300),
     };
-    let ended = launch::run(workers, true, Duration::from_secs(60), &|w| job.run(w));
+    let ended = launch::run(workers, Layout::Processes, Duration::from_secs(60), &|w| {
+        job.run(w)
+    });
     assert_eq!(ended, Ok(Ended::Exited(Vec::new())));
     // The garbage, and the second copy of writer 0 seq 0 (a duplicate, and
     // out of order too if one reader got both copies).
@@ -153,26 +150,31 @@ fn an_injected_byte_breaks_the_stream() {
         capacity: 4096,
         deadline: Instant::now() + Duration::from_millis(300),
     };
-    let ended = launch::run(workers, false, Duration::from_secs(60), &|w| job.run(w));
+    let ended = launch::run(workers, Layout::Threads, Duration::from_secs(60), &|w| {
+        job.run(w)
+    });
     assert_eq!(ended, Ok(Ended::Exited(Vec::new())));
     assert_eq!(board.violations(), 1);
 }
 
 fn a_worker_that_dies_is_reported() {
-    for (processes, worker) in [(true, "reader 0"), (false, "the worker threads")] {
+    for (layout, worker) in [
+        (Layout::Processes, "reader 0"),
+        (Layout::Threads, "the worker threads"),
+    ] {
         let workers = launch::open(&fifo("dies"), 1, 1).unwrap();
-        let ended = launch::run(workers, processes, Duration::from_secs(60), &|w| {
+        let ended = launch::run(workers, layout, Duration::from_secs(60), &|w| {
             assert_eq!(w.role, Role::Writer, "planted: readers die");
         })
         .unwrap();
         let Ended::Exited(failures) = ended else {
-            panic!("processes={processes}: {ended:?}");
+            panic!("{layout:?}: {ended:?}");
         };
         assert!(
             matches!(&failures[..], [Violation { check: Check::Failed, text }]
                 if text.starts_with(&format!("{worker}: process "))
                     && text.ends_with(" exited with status 101")),
-            "processes={processes}: {failures:?}"
+            "{layout:?}: {failures:?}"
         );
     }
 }
@@ -183,7 +185,7 @@ fn a_hung_worker_meets_the_watchdog() {
     let rogue = inject(&path, &[]);
     let workers = launch::open(&path, 0, 1).unwrap();
     let started = Instant::now();
-    let ended = launch::run(workers, true, Duration::from_secs(1), &|w| {
+    let ended = launch::run(workers, Layout::Processes, Duration::from_secs(1), &|w| {
         let mut buf = [0u8; 1];
         let _ = w.device.read(&mut buf);
     });
