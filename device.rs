@@ -201,6 +201,11 @@ impl Circbuf {
     /// `writer_opens` is loaded first: an opening writer counts itself in
     /// `writers` before `writer_opens`, so a new open is never seen without
     /// its writer.
+    ///
+    /// Callers look at the ring *after* this: a writer's close comes after
+    /// the bytes it stored, so once the close is seen an empty ring stays
+    /// empty. Seen empty before, the ring may have taken the last writer's
+    /// final bytes since, and end of file would leave them unread.
     fn at_eof(&self, watch: &WriterWatch) -> bool {
         let writer_opens = self.writer_opens.load(Acquire);
         watch.at_eof(self.writers.load(Acquire), writer_opens)
@@ -261,7 +266,11 @@ impl Circbuf {
         }
         while guard.consumer.is_empty() {
             if self.at_eof(watch) {
-                return Ok(0);
+                // Empty again after end of file was seen (see `at_eof`).
+                if guard.consumer.is_empty() {
+                    return Ok(0);
+                }
+                break;
             }
             if nonblock {
                 return Err(EAGAIN);
@@ -487,7 +496,12 @@ impl Circbuf {
                 owner if owner == id => self.poll_mapped(id),
                 // Its read(2) fails with EBUSY until the mapping ends, which
                 // wakes it.
-                0 => (!self.ring.is_empty(), self.at_eof(watch)),
+                0 => {
+                    // End of file first (see `at_eof`), so that `POLLHUP`
+                    // never comes without `POLLIN` while bytes are waiting.
+                    let eof = self.at_eof(watch);
+                    (!self.ring.is_empty(), eof)
+                }
                 _ => (false, self.at_eof(watch)),
             };
             if readable {
@@ -554,13 +568,13 @@ impl Circbuf {
         let Some(consumer) = reader.mapped.as_ref().filter(|m| m.owner == id) else {
             return (false, false);
         };
+        // End of file before the tail, as in `at_eof`.
+        let writer_opens = self.writer_opens.load(Acquire);
+        let writers = self.writers.load(Acquire) - u64::from(consumer.own_writer);
+        let eof = consumer.watch.at_eof(writers, writer_opens);
         // The tail in the producer's page, not the ring's own, which a
         // write publishes first: POLLIN must mean bytes the consumer sees.
         let readable = self.producer_page.word(TAIL).load(Acquire) != reader.consumer.taken();
-        let writers = self.writers.load(Acquire) - u64::from(consumer.own_writer);
-        let eof = consumer
-            .watch
-            .at_eof(writers, self.writer_opens.load(Acquire));
         (readable, eof)
     }
 
