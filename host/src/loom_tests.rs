@@ -16,6 +16,9 @@
 //!   waker publishes its change, issues a full barrier, and wakes only if
 //!   it sees a waiter queued (`wq_has_sleeper()`). loom fails the model if
 //!   the waiter can sleep with its condition true and nobody to wake it.
+//! - End of file (`device.rs`): a reader that finds the ring empty and then
+//!   no writer looks at the ring again; loom fails the model if the last
+//!   writer's bytes can be left unread.
 //! - The mapped consumer's writers' flag (`mapped.rs`, `device.rs`): a
 //!   writer on a full ring raises the flag, takes in the consumer's head
 //!   with the real `mapped::newly_consumed`, and sleeps while the flag
@@ -227,6 +230,36 @@ fn writer_waiting_for_room_is_never_left_asleep() {
         writable.wait_until(|| producer.free() > 0);
         assert_eq!(producer.write_with(1, |chunk| chunk.len()), 1);
         reader.join().unwrap();
+    });
+}
+
+/// End of file: the last writer stores a byte and closes, which drops the
+/// writer count (`Full`, in `Circbuf::release()`). A reader that finds the
+/// ring empty and then no writer looks at the ring again before it calls
+/// that end of file (`Circbuf::read()`): the count's acquire load makes the
+/// byte stored before the close visible, so it is read, never left behind.
+#[test]
+fn end_of_file_never_leaves_the_last_writers_bytes_unread() {
+    loom::model(|| {
+        let (mut producer, mut consumer, _) = halves(1);
+        let writers = Arc::new(AtomicU64::new(1));
+        let count = writers.clone();
+        let writer = thread::spawn(move || {
+            assert_eq!(producer.write_with(1, |chunk| chunk.len()), 1);
+            count.fetch_sub(1, Ordering::SeqCst);
+        });
+        let mut read = 0;
+        loop {
+            if !consumer.is_empty() {
+                read += consumer.read_with(1, |chunk| chunk.len());
+            } else if writers.load(Ordering::Acquire) != 0 {
+                thread::yield_now();
+            } else if consumer.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(read, 1, "end of file with the last writer's byte unread");
+        writer.join().unwrap();
     });
 }
 
